@@ -172,7 +172,7 @@ class Trainer:
         cfg, p = self.cfg, self.progress
         bar = tqdm(total=cfg.max_steps, initial=p.step, desc="train", unit="step", file=sys.stderr, dynamic_ncols=True)
         window_loss, window_tokens, window_start = 0.0, 0, time.time()
-        stop = p.step >= cfg.max_steps
+        stop, evaluated = p.step >= cfg.max_steps, -1
         while not stop and p.epoch < cfg.max_epochs:
             batches = self.batches(p.epoch)
             while p.batch_index < len(batches) and not stop:
@@ -193,11 +193,14 @@ class Trainer:
                 stop = p.step >= cfg.max_steps
                 if p.step % cfg.eval_every == 0 or stop:
                     stop = self.evaluate() or stop
+                    evaluated = p.step
                 if p.step % cfg.save_every == 0 or stop:
                     self.save()
             if p.batch_index >= len(batches):
                 p.epoch, p.batch_index = p.epoch + 1, 0
         bar.close()
+        if evaluated != p.step:  # ran out of epochs between evaluations
+            self.evaluate()
         self.save()
         plot_curves(self.out)
 
