@@ -151,5 +151,5 @@ def load_train_state(out: Path) -> dict[str, Any]:
         return torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise UserError(f"nothing to resume: {path} not found") from None
-    except Exception as err:  # a corrupt or foreign file: torch raises several types
+    except Exception as err:  # noqa: BLE001 (a corrupt or foreign file: torch raises several types)
         raise UserError(f"cannot resume from {path}: {str(err).splitlines()[0]}") from None

@@ -1,11 +1,13 @@
 """`hien` command line: train, translate, evaluate. User mistakes print one line and exit non-zero."""
 
 import argparse
+import json
+import os
 import sys
 from dataclasses import fields
 from pathlib import Path
 
-from translate.config import ModelConfig, TrainConfig, build, replace
+from translate.config import DecodeConfig, ModelConfig, TrainConfig, build, replace
 from translate.errors import UserError
 from translate.recipe import DEFAULT_DATA_DIR
 
@@ -76,10 +78,197 @@ def run_train(args: argparse.Namespace) -> None:
     train(recipe, args.out, args.data_dir, model_cfg, train_cfg, resume=args.resume)
 
 
+def positive(text: str) -> int:
+    """argparse type: an integer ≥ 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def add_decode_flags(p: argparse.ArgumentParser) -> None:
+    """The model and search options shared by translate and evaluate."""
+    p.add_argument("-m", "--model", type=Path, default=SHIPPED_MODEL, help="model directory (default: %(default)s)")
+    p.add_argument("--beam", type=positive, help=f"beam size; 1 = greedy (default {DecodeConfig.beam})")
+    p.add_argument("--batch-size", type=positive, help=f"sentences per batch (default {DecodeConfig.batch_size})")
+    p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N, or auto (CUDA when available)")
+
+
+def pick_device(name: str):
+    """A torch.device from --device: auto means CUDA when available; an unusable device is a UserError."""
+    import torch
+
+    try:
+        device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if name == "auto" else name)
+    except RuntimeError as err:
+        raise UserError(f"--device {name}: {err}") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise UserError(f"--device {name}: CUDA is not available")
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        raise UserError(f"--device {name}: there are only {torch.cuda.device_count()} CUDA device(s)")
+    return device
+
+
+def load_translator(args: argparse.Namespace, n_best: int = 1):
+    """The Translator the flags describe; with --n-best larger than the default beam, the beam grows to match."""
+    from translate.translator import Translator
+
+    if args.beam is not None and args.beam < n_best:
+        raise UserError(f"--n-best {n_best} needs --beam of at least {n_best} (got {args.beam})")
+    beam = args.beam if args.beam is not None else max(DecodeConfig.beam, n_best)
+    decode = replace(DecodeConfig(), beam=beam, batch_size=args.batch_size)
+    return Translator.from_dir(model_dir(args), decode, device=pick_device(args.device))
+
+
+def model_dir(args: argparse.Namespace) -> Path:
+    """-m, with a hint when the default (the shipped model) is not there."""
+    if args.model == SHIPPED_MODEL and not SHIPPED_MODEL.is_dir():
+        raise UserError(f"the shipped model {SHIPPED_MODEL} is missing: pass -m MODEL_DIR")
+    return args.model
+
+
+def translate_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("translate", help="translate text line by line (stdin to stdout by default)",
+                       description="Translate one sentence per line; exactly one output line per input line.")
+    add_decode_flags(p)
+    p.add_argument("-i", "--input", type=Path, help="input file (default: stdin)")
+    p.add_argument("-o", "--output", type=Path, help="output file, written atomically (default: stdout)")
+    p.add_argument("--n-best", type=positive, default=1,
+                   help="write each line's N best translations as a JSON list of {text, score}, one line per input")
+    p.set_defaults(func=run_translate)
+
+
+def run_translate(args: argparse.Namespace) -> None:
+    from tqdm import tqdm
+
+    from translate.textio import STDIN, check_output, open_input, open_output, read_chunks
+
+    check_output(args.output)
+    with open_input(args.input) as (stream, name, size):
+        translator = load_translator(args, args.n_best)
+        chunk_lines = 1 if name == STDIN and sys.stdin.isatty() else 2000  # typing at a terminal: answer each line
+        with open_output(args.output) as out, tqdm(total=size, unit="B", unit_scale=True, unit_divisor=1024,
+                                                   desc="translating", file=sys.stderr, mininterval=1.0,
+                                                   disable=size is None) as bar:
+            for chunk in read_chunks(stream, name, size=chunk_lines):
+                out.write("".join(line + "\n" for line in output_lines(translator, chunk.lines, args.n_best)))
+                out.flush()
+                bar.update(chunk.nbytes)
+
+
+def output_lines(translator, lines: list[str], n_best: int) -> list[str]:
+    """One output line per input line: the translation, or with n_best > 1 a JSON list of {text, score}."""
+    from translate.textio import one_line
+
+    if n_best == 1:
+        return [one_line(text) for text in translator.translate(lines)]
+    return [json.dumps([{"text": one_line(t), "score": round(s, 4)} for t, s in cands], ensure_ascii=False)
+            for cands in translator.nbest(lines, n_best=n_best)]
+
+
+def evaluate_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("evaluate", help="score translations with sacreBLEU (BLEU and chrF++)",
+                       description="Translate --src (or take --hyp) and score it against references; or score the "
+                                   "named test sets in DATA_DIR/eval.")
+    add_decode_flags(p)
+    p.add_argument("--src", type=Path, help="source file to translate")
+    p.add_argument("--hyp", type=Path, help="score this existing output instead of translating")
+    p.add_argument("--ref", type=Path, action="append", default=[], help="reference file (repeat for several)")
+    p.add_argument("--testset", help="a set from DATA_DIR/eval: NAME.hi and NAME.en")
+    p.add_argument("--all", action="store_true", help="score every set in DATA_DIR/eval and print one table")
+    p.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR, help="corpora folder (default: %(default)s)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of text")
+    p.set_defaults(func=run_evaluate)
+
+
+def languages(args: argparse.Namespace) -> tuple[str, str]:
+    """Source and target language of the model (hi → en when scoring --hyp without a model)."""
+    from translate.checkpoint import read_config
+
+    if args.hyp is not None and not (Path(args.model) / "config.json").is_file():
+        return "hi", "en"
+    meta = read_config(model_dir(args))
+    return meta.get("src_lang", "hi"), meta.get("tgt_lang", "en")
+
+
+def evaluation_jobs(args: argparse.Namespace) -> list[tuple[str | None, Path | None, list[Path]]]:
+    """(test set name, source, references) to score, from the flags; inconsistent flags are a UserError."""
+    from translate.evaluate import all_testsets, find_testset
+
+    picked = [flag for flag, on in (("--src/--ref", args.src or args.ref), ("--testset", args.testset),
+                                    ("--all", args.all)) if on]
+    if len(picked) != 1:
+        raise UserError("give one of --src/--ref, --testset NAME or --all"
+                        + (f" (got {', '.join(picked)})" if picked else ""))
+    if args.all and args.hyp:
+        raise UserError("--hyp scores one file: use it with --ref or --testset, not --all")
+    if args.src and args.hyp:
+        raise UserError("give --src (to translate) or --hyp (to score existing output), not both")
+    if picked == ["--src/--ref"]:
+        if not args.ref or not (args.src or args.hyp):
+            raise UserError("give --ref and one of --src or --hyp")
+        return [(None, args.src, args.ref)]
+    src_lang, tgt_lang = languages(args)
+    if args.testset:
+        found = find_testset(args.testset, args.data_dir, src_lang, tgt_lang)
+        return [(None, found.src, [found.tgt])]
+    sets = all_testsets(args.data_dir, src_lang, tgt_lang)
+    if not sets:
+        raise UserError(f"no test sets with both .{src_lang} and .{tgt_lang} files in {args.data_dir / 'eval'}")
+    return [(s.name, s.src, [s.tgt]) for s in sets]
+
+
+def run_evaluate(args: argparse.Namespace) -> None:
+    from translate.evaluate import evaluate_files, format_score, format_table
+
+    jobs = evaluation_jobs(args)
+    translate = None if args.hyp else load_translator(args).translate
+    scores = [evaluate_files(refs, hyp=args.hyp, src=None if args.hyp else src, translate=translate, name=name)
+              for name, src, refs in jobs]
+    if args.json:
+        print(json.dumps([s.as_dict() for s in scores] if args.all else scores[0].as_dict(), ensure_ascii=False))
+    else:
+        print(format_table(scores) if args.all else format_score(scores[0]))
+
+
+def export_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("export", help="write a model directory for shipping (optionally with fp16 weights)")
+    p.add_argument("-m", "--model", type=Path, required=True, help="model directory to export")
+    p.add_argument("-o", "--out", type=Path, required=True, help="directory to write")
+    p.add_argument("--fp16", action="store_true", help="store the weights as float16 (half the size)")
+    p.set_defaults(func=run_export)
+
+
+def run_export(args: argparse.Namespace) -> None:
+    import torch
+
+    from translate.checkpoint import STATE, WEIGHTS, load_model, save_model
+
+    if args.out.resolve() == args.model.resolve():
+        raise UserError("-o must be a different directory from -m")
+    if (args.out / STATE).exists():
+        raise UserError(f"{args.out} holds a training run: export into another directory")
+    loaded = load_model(args.model)
+    name, dtype = ("float16", torch.float16) if args.fp16 else ("float32", torch.float32)
+    meta = {k: v for k, v in loaded.meta.items() if k not in ("format", "version", "model")}
+    try:
+        save_model(args.out, loaded.model, loaded.src_tok, loaded.tgt_tok, {**meta, "dtype": name}, dtype=dtype)
+    except OSError as err:
+        raise UserError(f"cannot write {args.out}: {err.strerror or err}") from None
+    size = (args.out / WEIGHTS).stat().st_size / 2**20
+    print(f"exported {args.model} to {args.out} ({name} weights, {size:.1f} MiB)", file=sys.stderr)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hien", description="Offline Hindi↔English RNN translation")
     sub = parser.add_subparsers(dest="command", required=True)
     train_parser(sub)
+    translate_parser(sub)
+    evaluate_parser(sub)
+    export_parser(sub)
     return parser
 
 
@@ -94,4 +283,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("hien: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # e.g. `hien translate < big.txt | head`: stop quietly, like other filters
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+    except OSError as err:  # the system's part: a full disk, a vanished file
+        print(f"hien: error: {err}", file=sys.stderr)
+        return 1
     return 0

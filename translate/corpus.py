@@ -66,6 +66,8 @@ def read_parallel(src_path: Path, tgt_path: Path) -> Pairs:
 
 def read_tsv(path: Path, columns: tuple[str, ...], src_lang: str, tgt_lang: str) -> Pairs:
     """Tab-separated pairs; `columns` names the language of each column."""
+    if src_lang not in columns or tgt_lang not in columns:
+        raise UserError(f"{path}: columns {', '.join(columns)} do not include both {src_lang} and {tgt_lang}")
     i, j = columns.index(src_lang), columns.index(tgt_lang)
     pairs = []
     for n, line in enumerate(read_lines(path), 1):
@@ -86,14 +88,19 @@ def read_hf(spec: CorpusSpec, src_lang: str, tgt_lang: str) -> Pairs:
     try:
         ds = datasets.load_dataset(spec.path, spec.subset or None, split=spec.split,
                                    data_files=list(spec.data_files) or None)
-    except Exception as err:  # datasets raises many types for a missing or offline dataset
+    except Exception as err:  # noqa: BLE001 (datasets raises many types for a missing or offline dataset)
         raise UserError(f"cannot load dataset {spec.path}: {str(err).splitlines()[0]}") from None
     if "translation" in ds.column_names:
-        return [(row[src_lang], row[tgt_lang]) for row in ds["translation"]]
-    missing = {src_lang, tgt_lang} - set(ds.column_names)
-    if missing:
-        raise UserError(f"dataset {spec.path} has no column(s) {', '.join(sorted(missing))}")
-    return list(zip(ds[src_lang], ds[tgt_lang]))
+        try:
+            pairs = [(row[src_lang], row[tgt_lang]) for row in ds["translation"]]
+        except (KeyError, TypeError):
+            raise UserError(f"dataset {spec.path}: translation rows need {src_lang} and {tgt_lang} keys") from None
+    else:
+        missing = {src_lang, tgt_lang} - set(ds.column_names)
+        if missing:
+            raise UserError(f"dataset {spec.path} has no column(s) {', '.join(sorted(missing))}")
+        pairs = list(zip(ds[src_lang], ds[tgt_lang]))
+    return [("" if s is None else str(s), "" if t is None else str(t)) for s, t in pairs]  # missing cells: "empty"
 
 
 def read_corpus(spec: CorpusSpec, data_dir: Path, src_lang: str, tgt_lang: str) -> Pairs:

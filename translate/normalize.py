@@ -34,7 +34,8 @@ def normalize(text: str) -> str:
         if _keep(ch, prev):
             out.append(ch)
             prev = ch
-    return _SPACE.sub(" ", "".join(out)).strip()
+    # NFC again: removing an invisible character can leave a base and its mark adjacent (keeps this idempotent)
+    return unicodedata.normalize("NFC", _SPACE.sub(" ", "".join(out)).strip())
 
 
 def match_key(text: str) -> str:

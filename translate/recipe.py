@@ -2,12 +2,21 @@
 
 import sys
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, get_origin
 
-from translate.corpus import CorpusSpec, FilterStats, Pairs, clean, eval_keys, mix, print_stats, read_corpus
-from translate.corpus import read_parallel
+from translate.corpus import (
+    CorpusSpec,
+    FilterStats,
+    Pairs,
+    clean,
+    eval_keys,
+    mix,
+    print_stats,
+    read_corpus,
+    read_parallel,
+)
 from translate.errors import UserError
 from translate.normalize import normalize
 
@@ -46,23 +55,38 @@ def eval_set(prefix: str, data_dir: Path, src_lang: str, tgt_lang: str) -> EvalS
     return EvalSet(Path(prefix).name, Path(f"{base}.{src_lang}"), Path(f"{base}.{tgt_lang}"))
 
 
+def corpus_spec(entry: dict[str, Any], where: str) -> CorpusSpec:
+    """A [[corpus]] table → CorpusSpec; unknown keys, wrong types and negative weights or caps are UserErrors."""
+    entry = {k: tuple(v) if isinstance(v, list) else v for k, v in entry.items()}
+    if not isinstance(entry.get("path"), str):
+        raise UserError(f"{where}: every [[corpus]] needs a path")
+    entry.setdefault("name", Path(entry["path"]).name)
+    where = f"{where}: corpus {entry['name']}"
+    types = {f.name: f.type for f in fields(CorpusSpec)}
+    for key, value in entry.items():
+        if key not in types:
+            raise UserError(f"{where}: unknown setting {key}")
+        want = get_origin(types[key]) or types[key]
+        if want is float and isinstance(value, int) and not isinstance(value, bool):
+            entry[key] = value = float(value)
+        ok = isinstance(value, want) and not isinstance(value, bool)
+        if not ok or (want is tuple and not all(isinstance(v, str) for v in value)):
+            raise UserError(f"{where}: {key} must be {'a list of strings' if want is tuple else want.__name__}")
+        if key in ("weight", "cap") and value < 0:
+            raise UserError(f"{where}: {key} must not be negative")
+    return CorpusSpec(**entry)
+
+
 def load_recipe(path: Path, data_dir: Path) -> Recipe:
     """Parse a recipe TOML; relative corpus paths are under data_dir."""
     try:
         raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
     except OSError as err:
         raise UserError(f"cannot read recipe {path}: {err.strerror}") from None
-    except tomllib.TOMLDecodeError as err:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
         raise UserError(f"recipe {path}: {err}") from None
     src, tgt = raw.get("src_lang", "hi"), raw.get("tgt_lang", "en")
-    corpora = []
-    for entry in raw.get("corpus", []):
-        entry = {k: tuple(v) if isinstance(v, list) else v for k, v in entry.items()}
-        entry.setdefault("name", Path(entry.get("path", "?")).name)
-        try:
-            corpora.append(CorpusSpec(**entry))
-        except TypeError as err:
-            raise UserError(f"recipe {path}: corpus {entry['name']}: {err}") from None
+    corpora = [corpus_spec(entry, f"recipe {path}") for entry in raw.get("corpus", [])]
     if not corpora:
         raise UserError(f"recipe {path}: no [[corpus]] entries")
     dev = tuple(eval_set(p, data_dir, src, tgt) for p in raw.get("dev", []))

@@ -53,8 +53,8 @@ class Tokenizer:
         return self.sp.encode(texts)
 
     def decode(self, ids: list[int]) -> str:
-        """Piece ids → text, with unknown pieces dropped rather than shown as ⁇."""
-        return self.sp.decode([i for i in ids if i != UNK_ID])
+        """Piece ids → text, with unknown pieces dropped rather than shown as ⁇ (and no space left where one was)."""
+        return " ".join(self.sp.decode([i for i in ids if i != UNK_ID]).split())
 
     def pieces(self, ids: list[int]) -> list[str]:
         """Piece strings for display (e.g. attention heatmap labels)."""

@@ -19,8 +19,17 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from translate.batching import Batch, collate, token_batches
-from translate.checkpoint import LAST, STATE, LoadedModel, load_model, load_train_state, save_model
-from translate.checkpoint import save_train_state
+from translate.checkpoint import (
+    LAST,
+    STATE,
+    LoadedModel,
+    atomic_write,
+    load_model,
+    load_train_state,
+    save_model,
+    save_train_state,
+    weights_bytes,
+)
 from translate.config import PAD_ID, DecodeConfig, ModelConfig, TrainConfig
 from translate.errors import UserError
 from translate.model import Seq2Seq, count_parameters
@@ -143,7 +152,10 @@ class Trainer:
 
     def save(self) -> None:
         """Write last.safetensors and the resume file (weights, optimizer, RNG, position) atomically."""
-        save_model(self.out, self.model, self.loaded.src_tok, self.loaded.tgt_tok, self.meta, weights=LAST)
+        if (self.out / "config.json").exists():  # keep the step and dev BLEU that evaluate() wrote for the best
+            atomic_write(self.out / LAST, weights_bytes(self.model))
+        else:
+            save_model(self.out, self.model, self.loaded.src_tok, self.loaded.tgt_tok, self.meta, weights=LAST)
         save_train_state(self.out, {"model": self.model.state_dict(), "optimizer": self.opt.state_dict(),
                                     "progress": asdict(self.progress), "rng": torch.get_rng_state()})
 
@@ -246,8 +258,11 @@ def train(recipe: Recipe, out: Path, data_dir: Path, model_cfg: ModelConfig, cfg
           resume: bool = False) -> None:
     """Build the data, the tokenizers and the model (or reload them with --resume), then train."""
     out = Path(out)
-    if not resume and (out / STATE).exists():
-        raise UserError(f"{out} already holds a training run: pass --resume to continue it, or choose another --out")
+    if resume and not (out / STATE).exists():  # fail before reading and filtering the corpora
+        raise UserError(f"nothing to resume: {out / STATE} not found")
+    if not resume and ((out / STATE).exists() or (out / "config.json").exists()):
+        raise UserError(f"{out} already holds a training run or model: pass --resume to continue it, "
+                        "or choose another --out")
     if not recipe.dev:
         raise UserError("training needs at least one dev set (for BLEU-based model selection)")
     torch.manual_seed(cfg.seed)

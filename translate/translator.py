@@ -1,42 +1,132 @@
 """Strings in, strings out: normalise → tokenize → length-sorted batches → decode → detokenize → input order."""
 
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from translate.batching import source_tensor
 from translate.checkpoint import LoadedModel, load_model
 from translate.config import DecodeConfig
 from translate.normalize import normalize
-from translate.search import Hypothesis, greedy
+from translate.search import Hypothesis, beam_search, greedy
+from translate.segment import split_long
+
+Scored = list[tuple[str, float]]  # (text, length-normalised score), best first
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One translation of a text, for display.
+
+    score: the length-normalised log-probability used for ranking. attn: (len(tgt_pieces) + 1, len(src_pieces) + 1),
+    the extra row and column being the EOS step and the source EOS.
+    """
+
+    text: str
+    score: float
+    src_pieces: list[str]
+    tgt_pieces: list[str]
+    attn: np.ndarray
 
 
 class Translator:
     """Translate lists of sentences with one loaded model; shared by training (dev BLEU), the CLI and the app."""
 
-    def __init__(self, loaded: LoadedModel, decode: DecodeConfig = DecodeConfig()):
+    def __init__(self, loaded: LoadedModel, decode: DecodeConfig | None = None):
         self.loaded = loaded
-        self.decode = decode
+        self.decode = decode or DecodeConfig()
         self.device = next(loaded.model.parameters()).device
 
     @classmethod
-    def from_dir(cls, model_dir: Path, decode: DecodeConfig = DecodeConfig(), device: str = "cpu") -> "Translator":
+    def from_dir(cls, model_dir: Path, decode: DecodeConfig | None = None,
+                 device: str | torch.device = "cpu") -> "Translator":
+        """Load the model in `model_dir` (see checkpoint.load_model) onto `device`."""
         return cls(load_model(model_dir, device=device), decode)
 
-    def _decode_ids(self, src_ids: list[list[int]]) -> list[Hypothesis]:
-        src, src_len = source_tensor(src_ids)
-        return greedy(self.loaded.model, src.to(self.device), src_len, self.decode.max_len_a, self.decode.max_len_b)
+    def translate(self, lines: list[str], beam: int | None = None) -> list[str]:
+        """One translation per input line, in input order; an empty or blank line gives "".
 
-    @torch.no_grad()
-    def translate(self, lines: list[str]) -> list[str]:
-        """One translation per input line, in input order; empty input gives empty output."""
+        beam None uses decode.beam; beam 1 is greedy decoding. Lines longer than the model handles are split at
+        sentence boundaries (then spaces, then pieces) and the translations rejoined with a space.
+        """
+        return [cands[0][0] if cands else "" for cands in self.nbest(lines, beam=beam, n_best=1)]
+
+    def nbest(self, lines: list[str], *, beam: int | None = None, n_best: int = 1) -> list[Scored]:
+        """Up to min(n_best, beam) (text, score) pairs per line, best first; [] for a blank line."""
         texts = [normalize(line) for line in lines]
-        limit = self.loaded.model.cfg.max_src_len
-        ids = [seq[:limit] for seq in self.loaded.src_tok.encode_batch(texts)]
-        out = [""] * len(lines)
-        order = sorted((i for i in range(len(lines)) if ids[i]), key=lambda i: len(ids[i]))
+        segments, owner = self._segments(texts)
+        parts: list[list[Scored]] = [[] for _ in lines]
+        for i, hyps in zip(owner, self.search(segments, beam=beam, n_best=n_best)):
+            parts[i].append([(self.loaded.tgt_tok.decode(h.tokens), h.norm_score) for h in hyps])
+        return [_join(p) for p in parts]
+
+    def translate_nbest(self, text: str, beam: int | None = None, n_best: int = 5) -> list[Candidate]:
+        """The n best translations of one text with pieces and attention; [] for blank text.
+
+        Returns at most min(n_best, beam) candidates (beam 1: the greedy one). Long text is split as in
+        `translate`: candidate k joins the k-th translations of the segments, and its pieces, attention and score
+        are those of the first segment (the score is the segments' mean).
+        """
+        segments, _ = self._segments([normalize(text)])
+        if not segments:
+            return []
+        results = self.search(segments, beam=beam, n_best=n_best)
+        joined = _join([[(self.loaded.tgt_tok.decode(h.tokens), h.norm_score) for h in hyps] for hyps in results])
+        src_pieces = self.loaded.src_tok.pieces(segments[0])
+        first = results[0]
+        out = []
+        for k, (joined_text, score) in enumerate(joined):
+            hyp = first[min(k, len(first) - 1)]
+            out.append(Candidate(joined_text, score, src_pieces, self.loaded.tgt_tok.pieces(hyp.tokens),
+                                 hyp.attn.numpy()))
+        return out
+
+    def search(self, src_ids: list[list[int]], *, beam: int | None = None, n_best: int = 1) -> list[list[Hypothesis]]:
+        """Decode source id lists in length-sorted batches of decode.batch_size; n-best lists in input order."""
+        beam = self.decode.beam if beam is None else beam
+        if beam < 1 or n_best < 1:
+            raise ValueError(f"beam and n_best must be at least 1 (beam {beam}, n_best {n_best})")
+        out: list[list[Hypothesis]] = [[] for _ in src_ids]
+        order = sorted(range(len(src_ids)), key=lambda i: len(src_ids[i]))
         for start in range(0, len(order), self.decode.batch_size):
             chunk = order[start : start + self.decode.batch_size]
-            for i, hyp in zip(chunk, self._decode_ids([ids[i] for i in chunk])):
-                out[i] = self.loaded.tgt_tok.decode(hyp.tokens)
+            src, src_len = source_tensor([src_ids[i] for i in chunk])
+            for i, hyps in zip(chunk, self._decode(src.to(self.device), src_len, beam, min(n_best, beam))):
+                out[i] = hyps
         return out
+
+    def _decode(self, src: torch.Tensor, src_len: torch.Tensor, beam: int, n_best: int) -> list[list[Hypothesis]]:
+        """One batch src (B, S): greedy for beam 1, beam search otherwise."""
+        d, model = self.decode, self.loaded.model
+        if beam == 1:
+            return [[h] for h in greedy(model, src, src_len, max_len_a=d.max_len_a, max_len_b=d.max_len_b,
+                                        alpha=d.alpha)]
+        return beam_search(model, src, src_len, beam=beam, alpha=d.alpha, max_len_a=d.max_len_a,
+                           max_len_b=d.max_len_b, n_best=n_best)
+
+    def _segments(self, texts: list[str]) -> tuple[list[list[int]], list[int]]:
+        """Source ids of every segment that fits the model, and the index of the text each came from."""
+        limit = self.loaded.model.cfg.max_src_len
+        encode = self.loaded.src_tok.encode_batch
+        segments, owner = [], []
+        for i, (text, ids) in enumerate(zip(texts, encode(texts))):
+            if not text:
+                continue
+            for segment in [ids] if len(ids) <= limit else split_long(text, encode, limit):
+                if segment:
+                    segments.append(segment)
+                    owner.append(i)
+        return segments, owner
+
+
+def _join(parts: list[Scored]) -> Scored:
+    """Candidates of a line from its segments' candidates: k-th with k-th (or the last), mean score."""
+    if not parts:
+        return []
+    out = []
+    for k in range(max(len(p) for p in parts)):
+        picks = [p[min(k, len(p) - 1)] for p in parts]
+        out.append((" ".join(text for text, _ in picks if text), sum(s for _, s in picks) / len(picks)))
+    return out
