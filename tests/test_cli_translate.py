@@ -4,8 +4,10 @@ import io
 import itertools
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -96,7 +98,8 @@ def test_invalid_utf8_fails_cleanly_and_leaves_no_output(tiny_model_dir, tmp_pat
 
 def test_invalid_utf8_mid_stream_on_stdin_exits_non_zero_after_earlier_output(tiny_model_dir, monkeypatch, capsys):
     data = ("धन्यवाद।\n" * 2001).encode() + b"\xc3\x28\n"
-    code, out, err = hien(["translate", "-m", str(tiny_model_dir), "--beam", "1"], monkeypatch, capsys, data)
+    args = ["translate", "-m", str(tiny_model_dir), "--beam", "1", "--threads", "1"]
+    code, out, err = hien(args, monkeypatch, capsys, data)
     assert code == 2
     assert out.split("\n")[:2000] == ["Thank you."] * 2000  # the first chunk was written before the bad line
     assert err.strip() == "hien: error: <stdin>: line 2002: invalid UTF-8 (byte 1 of the line)"
@@ -163,7 +166,8 @@ def test_reading_streams_in_chunks():
 
 
 def test_subprocess_gives_translations_on_stdout_and_no_traceback(tiny_model_dir):
-    command = [sys.executable, "-m", "translate", "translate", "-m", str(tiny_model_dir), "--beam", "1"]
+    command = [sys.executable, "-m", "translate", "translate", "-m", str(tiny_model_dir), "--beam", "1",
+               "--threads", "1"]
     env = {**os.environ, "LC_ALL": "C", "PYTHONIOENCODING": ""}
     good = subprocess.run(command, input=f"{SOURCES[3]}\n\n🙂\n".encode(), capture_output=True, env=env, timeout=120,
                           check=False)
@@ -188,3 +192,19 @@ def test_export_round_trip(tiny_model_dir, tmp_path, monkeypatch, capsys, fp16):
     assert Translator.from_dir(out, None).translate(SOURCES, beam=1) == REFERENCES
     code, _, err = hien(["export", "-m", str(out), "-o", str(out)], monkeypatch, capsys)
     assert code == 2 and "different directory" in err
+
+
+def test_sigterm_removes_the_partial_output(tiny_model_dir, tmp_path):
+    src, dst = tmp_path / "in.hi", tmp_path / "out.en"
+    src.write_text("धन्यवाद।\n" * 200_000, encoding="utf-8")
+    command = [sys.executable, "-m", "translate", "translate", "-m", str(tiny_model_dir), "-i", str(src), "-o",
+               str(dst), "--beam", "1", "--threads", "1"]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while not list(tmp_path.glob(".out.en.*.tmp")) and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, err
+    assert err.decode().splitlines()[-1] == "hien: terminated"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.hi"]

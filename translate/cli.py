@@ -3,7 +3,10 @@
 import argparse
 import json
 import os
+import signal
 import sys
+import threading
+from contextlib import contextmanager
 from dataclasses import fields
 from pathlib import Path
 
@@ -95,6 +98,8 @@ def add_decode_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--beam", type=positive, help=f"beam size; 1 = greedy (default {DecodeConfig.beam})")
     p.add_argument("--batch-size", type=positive, help=f"sentences per batch (default {DecodeConfig.batch_size})")
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N, or auto (CUDA when available)")
+    p.add_argument("--threads", type=positive, help="CPU threads for PyTorch (default: its own choice; 1 is best "
+                                                    "when other work keeps the cores busy)")
 
 
 def pick_device(name: str):
@@ -120,6 +125,10 @@ def load_translator(args: argparse.Namespace, n_best: int = 1):
         raise UserError(f"--n-best {n_best} needs --beam of at least {n_best} (got {args.beam})")
     beam = args.beam if args.beam is not None else max(DecodeConfig.beam, n_best)
     decode = replace(DecodeConfig(), beam=beam, batch_size=args.batch_size)
+    if args.threads is not None:
+        import torch
+
+        torch.set_num_threads(args.threads)
     return Translator.from_dir(model_dir(args), decode, device=pick_device(args.device))
 
 
@@ -272,11 +281,36 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(BaseException):
+    """SIGTERM, turned into an exception so that cleanup (temp files) runs as it does for Ctrl-C."""
+
+
+@contextmanager
+def sigterm_raises():
+    """While running a command in the main thread, SIGTERM raises Terminated instead of killing at once."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        raise Terminated
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `hien` and `python -m translate`."""
     args = build_parser().parse_args(argv)
     try:
-        args.func(args)
+        with sigterm_raises():
+            args.func(args)
+    except Terminated:
+        print("hien: terminated", file=sys.stderr)
+        return 143
     except UserError as err:
         print(f"hien: error: {err}", file=sys.stderr)
         return 2
