@@ -208,3 +208,16 @@ def test_sigterm_removes_the_partial_output(tiny_model_dir, tmp_path):
     assert proc.returncode == 143, err
     assert err.decode().splitlines()[-1] == "hien: terminated"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.hi"]
+
+
+def test_export_stores_decoding_defaults_that_flags_override(tiny_model_dir, tmp_path, monkeypatch, capsys):
+    out = tmp_path / "export"
+    code, _, err = hien(["export", "-m", str(tiny_model_dir), "-o", str(out), "--beam", "3", "--alpha", "1.0"],
+                        monkeypatch, capsys)
+    assert code == 0, err
+    translator = Translator.from_dir(out)
+    assert (translator.decode.beam, translator.decode.alpha) == (3, 1.0)
+    code, stdout, err = hien(["translate", "-m", str(out), "--alpha", "0.2", "--threads", "1"], monkeypatch, capsys,
+                             stdin="आप कैसे हैं\n".encode())
+    assert code == 0, err
+    assert stdout == "How are you\n"

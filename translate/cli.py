@@ -96,6 +96,8 @@ def add_decode_flags(p: argparse.ArgumentParser) -> None:
     """The model and search options shared by translate and evaluate."""
     p.add_argument("-m", "--model", type=Path, default=SHIPPED_MODEL, help="model directory (default: %(default)s)")
     p.add_argument("--beam", type=positive, help=f"beam size; 1 = greedy (default {DecodeConfig.beam})")
+    p.add_argument("--alpha", type=float, help="length normalisation exponent (default: the model's, else "
+                                               f"{DecodeConfig.alpha})")
     p.add_argument("--batch-size", type=positive, help=f"sentences per batch (default {DecodeConfig.batch_size})")
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N, or auto (CUDA when available)")
     p.add_argument("--threads", type=positive, help="CPU threads for PyTorch (default: its own choice; 1 is best "
@@ -123,13 +125,14 @@ def load_translator(args: argparse.Namespace, n_best: int = 1):
 
     if args.beam is not None and args.beam < n_best:
         raise UserError(f"--n-best {n_best} needs --beam of at least {n_best} (got {args.beam})")
-    beam = args.beam if args.beam is not None else max(DecodeConfig.beam, n_best)
-    decode = replace(DecodeConfig(), beam=beam, batch_size=args.batch_size)
     if args.threads is not None:
         import torch
 
         torch.set_num_threads(args.threads)
-    return Translator.from_dir(model_dir(args), decode, device=pick_device(args.device))
+    translator = Translator.from_dir(model_dir(args), device=pick_device(args.device))
+    beam = args.beam if args.beam is not None else max(translator.decode.beam, n_best)
+    translator.decode = replace(translator.decode, beam=beam, alpha=args.alpha, batch_size=args.batch_size)
+    return translator
 
 
 def model_dir(args: argparse.Namespace) -> Path:
@@ -248,6 +251,8 @@ def export_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-m", "--model", type=Path, required=True, help="model directory to export")
     p.add_argument("-o", "--out", type=Path, required=True, help="directory to write")
     p.add_argument("--fp16", action="store_true", help="store the weights as float16 (half the size)")
+    p.add_argument("--beam", type=positive, help="default beam size stored with the model (chosen on dev sets)")
+    p.add_argument("--alpha", type=float, help="default length normalisation stored with the model")
     p.set_defaults(func=run_export)
 
 
@@ -263,6 +268,9 @@ def run_export(args: argparse.Namespace) -> None:
     loaded = load_model(args.model)
     name, dtype = ("float16", torch.float16) if args.fp16 else ("float32", torch.float32)
     meta = {k: v for k, v in loaded.meta.items() if k not in ("format", "version", "model")}
+    decode = {k: v for k, v in (("beam", args.beam), ("alpha", args.alpha)) if v is not None}
+    if decode:
+        meta["decode"] = {**meta.get("decode", {}), **decode}
     try:
         save_model(args.out, loaded.model, loaded.src_tok, loaded.tgt_tok, {**meta, "dtype": name}, dtype=dtype)
     except OSError as err:

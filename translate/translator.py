@@ -8,7 +8,7 @@ import torch
 
 from translate.batching import source_tensor
 from translate.checkpoint import LoadedModel, load_model
-from translate.config import DecodeConfig
+from translate.config import DecodeConfig, build
 from translate.normalize import normalize
 from translate.search import Hypothesis, beam_search, greedy
 from translate.segment import split_long
@@ -31,12 +31,17 @@ class Candidate:
     attn: np.ndarray
 
 
+def model_decode_config(loaded: LoadedModel) -> DecodeConfig:
+    """The search settings chosen on dev sets and stored in the model's config.json (built-in defaults otherwise)."""
+    return build(DecodeConfig, loaded.meta.get("decode", {}), "config.json [decode]")
+
+
 class Translator:
     """Translate lists of sentences with one loaded model; shared by training (dev BLEU), the CLI and the app."""
 
     def __init__(self, loaded: LoadedModel, decode: DecodeConfig | None = None):
         self.loaded = loaded
-        self.decode = decode or DecodeConfig()
+        self.decode = decode or model_decode_config(loaded)
         self.device = next(loaded.model.parameters()).device
 
     @classmethod
