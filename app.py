@@ -16,7 +16,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from translate.cli import SHIPPED_MODEL
+from translate.cli import SHIPPED_MODEL, Parser
 from translate.errors import UserError
 from translate.heatmap import HEATMAP_CSS, MAX_PIECES, attention_html
 from translate.translator import Candidate, Translator
@@ -246,7 +246,7 @@ def load_translators(model: Path, reverse: Path | None) -> tuple[Translator, Tra
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description="Serve the translation demo in the browser")
+    parser = Parser(prog="app.py", description="Serve the translation demo in the browser")
     parser.add_argument("--model", type=Path, default=SHIPPED_MODEL, help=f"model directory (default {SHIPPED_MODEL})")
     parser.add_argument("--reverse-model", type=Path, default=None,
                         help=f"model for the other direction (default {REVERSE_MODEL} when present)")

@@ -200,6 +200,14 @@ def test_defaults():
     assert (args.model, args.host, args.port) == (app.SHIPPED_MODEL, "127.0.0.1", 7860)
 
 
+def test_usage_mistakes_are_one_line_errors(capsys):
+    with pytest.raises(SystemExit) as exc:
+        app.parse_args(["--port", "eighty"])
+    assert exc.value.code == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "app.py: error: argument --port: invalid int value: 'eighty' (see app.py --help)"]
+
+
 # --- the API through gradio_client ---------------------------------------------------------------------------
 
 

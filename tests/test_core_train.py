@@ -205,6 +205,13 @@ def check_one_line_error(capsys, argv: list[str], message: str, alone: bool = Tr
     (["--max-steps", "0"], "--max-steps must be positive"),
     (["--batch-tokens", "-5"], "--batch-tokens must be positive"),
     (["--emb-dim", "16", "--out-dim", "12"], "needs --out-dim equal to --emb-dim"),
+    (["--enc-layers", "0"], "--enc-layers must be positive"),
+    (["--max-src-len", "0"], "--max-src-len must be positive"),
+    (["--dropout", "1"], "--dropout must be at least 0 and below 1"),
+    (["--lr", "-0.1"], "--lr must be positive"),
+    (["--lr", "nan"], "--lr must be positive"),
+    (["--label-smoothing", "5"], "--label-smoothing must be at least 0 and below 1"),
+    (["--warmup-steps", "-1"], "--warmup-steps must be 0 or more"),
 ])
 def test_bad_options_are_one_line_errors(tmp_path, capsys, extra, message):
     check_one_line_error(capsys, [*files_args(tmp_path / "out"), *extra], message)
@@ -248,13 +255,23 @@ def test_resume_without_a_run_and_reusing_an_output_dir_are_one_line_errors(tmp_
     check_one_line_error(capsys, files_args(tmp_path / "model"), "already holds a training run or model")
 
 
-def test_argparse_errors_exit_2_without_a_traceback(tmp_path, capsys):
+@pytest.mark.parametrize(("argv", "message", "hint"), [
+    (["--max-steps", "many"], "argument --max-steps: invalid int value: 'many'", "hien train"),
+    (["--bogus", "1"], "unrecognized arguments: --bogus 1", "hien train"),
+    ([], "the following arguments are required: COMMAND", "hien"),
+    (["frob"], "argument COMMAND: invalid choice: 'frob' (choose from ", "hien"),
+    (["export", "-m", "x"], "the following arguments are required: -o/--out", "hien export"),
+    (["translate", "--beam", "0"], "argument --beam: must be at least 1, got 0", "hien translate"),
+])
+def test_usage_mistakes_are_one_line_errors(tmp_path, capsys, argv, message, hint):
+    if argv[:1] in (["--max-steps"], ["--bogus"]):
+        argv = [*files_args(tmp_path), *argv]
     with pytest.raises(SystemExit) as exc:
-        cli.main([*files_args(tmp_path), "--max-steps", "many"])
+        cli.main(argv)
     assert exc.value.code == 2
-    err = capsys.readouterr().err
-    assert "Traceback" not in err
-    assert err.strip().splitlines()[-1] == "hien train: error: argument --max-steps: invalid int value: 'many'"
+    out, err = capsys.readouterr()
+    assert out == "" and len(err.splitlines()) == 1, err
+    assert err.startswith(f"hien: error: {message}") and err.endswith(f" (see {hint} --help)\n"), err
 
 
 def test_module_entry_point_prints_one_line_and_no_traceback(tmp_path):

@@ -8,6 +8,7 @@ Nothing here unpickles arbitrary objects: weights are safetensors, training stat
 
 import json
 import os
+import pickle
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -17,13 +18,15 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save
 
-from translate.config import ModelConfig, build
+from translate.config import ModelConfig, build, out_of_range
 from translate.errors import UserError
 from translate.model import Seq2Seq
+from translate.textio import read_regular
 from translate.tokenizer import Tokenizer
 
 FORMAT, VERSION = "hien-rnn", 1
 WEIGHTS, LAST, STATE = "model.safetensors", "last.safetensors", "train_state.pt"
+MAX_CONFIG_BYTES = 2**20
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,7 @@ def atomic_write(path: Path, data: bytes) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes the file private; models are meant to be read by others
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -73,21 +77,26 @@ def save_model(out: Path, model: Seq2Seq, src_tok: Tokenizer, tgt_tok: Tokenizer
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     config = {"format": FORMAT, "version": VERSION, **meta, "model": asdict(model.cfg)}
-    atomic_write(out / "config.json", json.dumps(config, indent=2, ensure_ascii=False).encode())
     atomic_write(out / "src.model", src_tok.proto)
     atomic_write(out / "tgt.model", tgt_tok.proto)
     atomic_write(out / weights, weights_bytes(model, dtype))
+    # last: a directory with a config.json has its other files too, even after a kill in the middle of this
+    atomic_write(out / "config.json", json.dumps(config, indent=2, ensure_ascii=False).encode())
 
 
 def read_config(model_dir: Path) -> dict[str, Any]:
     """Parse and check config.json: our format, our version, a valid model section."""
     path = Path(model_dir) / "config.json"
     if not Path(model_dir).is_dir():
-        raise UserError(f"model directory not found: {model_dir}")
+        raise UserError(f"model directory not found: {model_dir}" if not Path(model_dir).exists() else
+                        f"{model_dir} is not a model directory (a model is a directory holding config.json)")
+    if not path.exists():
+        raise UserError(f"{model_dir} is not a model directory: no config.json (a training run writes it at its "
+                        "first save)")
     try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
+        meta = json.loads(read_regular(path, MAX_CONFIG_BYTES).decode("utf-8"))
     except OSError as err:
-        raise UserError(f"cannot read {path}: {err.strerror}") from None
+        raise UserError(f"cannot read {path}: {err.strerror or err}") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise UserError(f"{path} is not valid JSON: {err}") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
@@ -100,11 +109,14 @@ def read_config(model_dir: Path) -> dict[str, Any]:
 
 
 def read_weights(path: Path, model: Seq2Seq) -> dict[str, torch.Tensor]:
-    """Load safetensors and check that names and shapes match the model exactly."""
+    """Load safetensors and check that names and shapes match the model (which may live on the meta device)."""
+    if not path.exists():
+        hint = f" (only {LAST}: the run has not been evaluated yet)" if (path.parent / LAST).exists() else ""
+        raise UserError(f"weights not found: {path}{hint}")
+    if not path.is_file():
+        raise UserError(f"{path} is not a valid safetensors file: not a regular file")
     try:
         state = load_file(str(path))
-    except FileNotFoundError:
-        raise UserError(f"weights not found: {path}") from None
     except (SafetensorError, OSError, ValueError) as err:
         raise UserError(f"{path} is not a valid safetensors file: {err}") from None
     if model.cfg.tie_embeddings and "tgt_embed.weight" in state:
@@ -122,16 +134,23 @@ def load_model(model_dir: Path, weights: str = WEIGHTS, device: str | torch.devi
     """The one loader used by the CLI, the app and the tests; any defect is a one-line UserError."""
     model_dir = Path(model_dir)
     meta = read_config(model_dir)
-    cfg = build(ModelConfig, meta["model"], f"{model_dir / 'config.json'} [model]")
+    where = f"{model_dir / 'config.json'} [model]"
+    cfg = build(ModelConfig, meta["model"], where)
+    bad = out_of_range(cfg)
+    if bad:
+        raise UserError(f"{where}: {bad[0]} must be {bad[1]}")
     src_tok, tgt_tok = Tokenizer.load(model_dir / "src.model"), Tokenizer.load(model_dir / "tgt.model")
     if (len(src_tok), len(tgt_tok)) != (cfg.src_vocab, cfg.tgt_vocab):
         raise UserError(f"{model_dir}: tokenizer sizes {len(src_tok)}/{len(tgt_tok)} do not match config.json "
                         f"{cfg.src_vocab}/{cfg.tgt_vocab}")
     try:
-        model = Seq2Seq(cfg)
-    except (ValueError, RuntimeError) as err:
+        with torch.device("meta"):  # shapes only: sizes in config.json cannot make us allocate before they are checked
+            skeleton = Seq2Seq(cfg)
+    except (ValueError, RuntimeError, OverflowError) as err:
         raise UserError(f"{model_dir / 'config.json'}: invalid model settings: {err}") from None
-    model.load_state_dict(read_weights(model_dir / weights, model))
+    state = read_weights(model_dir / weights, skeleton)
+    model = Seq2Seq(cfg)
+    model.load_state_dict(state)
     return LoadedModel(model.to(device).eval(), src_tok, tgt_tok, meta)
 
 
@@ -147,9 +166,13 @@ def save_train_state(out: Path, state: dict[str, Any]) -> None:
 def load_train_state(out: Path) -> dict[str, Any]:
     """Read the resume file without unpickling arbitrary objects."""
     path = Path(out) / STATE
+    if path.exists() and not path.is_file():
+        raise UserError(f"cannot resume from {path}: not a regular file")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise UserError(f"nothing to resume: {path} not found") from None
+    except pickle.UnpicklingError:  # weights_only refused it: it would have built objects other than tensors
+        raise UserError(f"cannot resume from {path}: not a training state written by hien") from None
     except Exception as err:  # noqa: BLE001 (a corrupt or foreign file: torch raises several types)
         raise UserError(f"cannot resume from {path}: {str(err).splitlines()[0]}") from None

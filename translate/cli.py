@@ -9,12 +9,28 @@ import threading
 from contextlib import contextmanager
 from dataclasses import fields
 from pathlib import Path
+from typing import NoReturn
 
-from translate.config import DecodeConfig, ModelConfig, TrainConfig, build, replace
+from translate.config import DecodeConfig, ModelConfig, TrainConfig, build, out_of_range, replace
 from translate.errors import UserError
 from translate.recipe import DEFAULT_DATA_DIR
 
 SHIPPED_MODEL = Path(__file__).resolve().parent.parent / "checkpoints" / "hi-en"
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse that reports a usage mistake in one line, `PROG: error: ...` and a pointer to --help, exit 2."""
+
+    def error(self, message: str, prog: str | None = None) -> NoReturn:
+        self.exit(2, f"{self.prog.split()[0]}: error: {message} (see {prog or self.prog} --help)\n")
+
+    def parse_args(self, args=None, namespace=None) -> argparse.Namespace:
+        """As argparse's, but an unknown flag points at the help of the subcommand it was given to."""
+        parsed, extra = self.parse_known_args(args, namespace)
+        if extra:
+            command = getattr(parsed, "command", None)
+            self.error(f"unrecognized arguments: {' '.join(extra)}", f"{self.prog} {command}" if command else None)
+        return parsed
 
 
 def add_config_flags(parser: argparse.ArgumentParser, cls: type, skip: tuple[str, ...] = ()) -> None:
@@ -75,9 +91,9 @@ def run_train(args: argparse.Namespace) -> None:
     if model_cfg.tie_embeddings and model_cfg.out_dim != model_cfg.emb_dim:
         raise UserError(f"--tie-embeddings needs --out-dim equal to --emb-dim ({model_cfg.out_dim} != "
                         f"{model_cfg.emb_dim})")
-    for name in ("batch_tokens", "max_steps", "eval_every", "save_every", "vocab_size", "max_len", "threads"):
-        if getattr(train_cfg, name) <= 0:
-            raise UserError(f"--{name.replace('_', '-')} must be positive")
+    bad = out_of_range(model_cfg) or out_of_range(train_cfg)
+    if bad:
+        raise UserError(f"--{bad[0].replace('_', '-')} must be {bad[1]}")
     train(recipe, args.out, args.data_dir, model_cfg, train_cfg, resume=args.resume)
 
 
@@ -280,8 +296,8 @@ def run_export(args: argparse.Namespace) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="hien", description="Offline Hindi↔English RNN translation")
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = Parser(prog="hien", description="Offline Hindi↔English RNN translation")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     train_parser(sub)
     translate_parser(sub)
     evaluate_parser(sub)

@@ -1,6 +1,7 @@
 """Frozen configuration dataclasses for the model, training and decoding, with TOML/JSON/CLI filling."""
 
 import dataclasses
+import math
 from dataclasses import dataclass, fields
 from typing import Any, TypeVar
 
@@ -85,3 +86,27 @@ def build(cls: type[T], values: dict[str, Any], where: str) -> T:
 def replace(config: T, **changes: Any) -> T:
     """A copy with the non-None changes applied."""
     return dataclasses.replace(config, **{k: v for k, v in changes.items() if v is not None})
+
+
+# What a numeric setting must be, where "positive" (an int of at least 1: a size, a count, a step) is not enough
+_RANGES = {
+    "dropout": (lambda v: 0 <= v < 1, "at least 0 and below 1"),
+    "label_smoothing": (lambda v: 0 <= v < 1, "at least 0 and below 1"),
+    "min_lr_ratio": (lambda v: 0 <= v <= 1, "between 0 and 1"),
+    "sampling_ratio": (lambda v: 0 <= v <= 1, "between 0 and 1"),
+    "warmup_steps": (lambda v: v >= 0, "0 or more"),
+    "seed": (lambda v: True, "an integer"),
+}
+_POSITIVE = (lambda v: v > 0, "positive")
+
+
+def out_of_range(config: object) -> tuple[str, str] | None:
+    """The first numeric setting outside its range as (name, what it must be), or None when all are fine."""
+    for f in fields(config):
+        value = getattr(config, f.name)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            continue
+        ok, need = _RANGES.get(f.name, _POSITIVE)
+        if (isinstance(value, float) and not math.isfinite(value)) or not ok(value):
+            return f.name, need
+    return None

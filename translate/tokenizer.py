@@ -8,6 +8,9 @@ import sentencepiece as spm
 
 from translate.config import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 from translate.errors import UserError
+from translate.textio import read_regular
+
+MAX_MODEL_BYTES = 64 * 2**20  # a SentencePiece model of 8,000 pieces takes about 400 KB
 
 
 class Tokenizer:
@@ -19,11 +22,13 @@ class Tokenizer:
 
     @classmethod
     def load(cls, path: Path) -> "Tokenizer":
-        """Read a `.model` file; a missing or corrupt file is a UserError."""
+        """Read a `.model` file; a missing, corrupt or foreign file is a UserError."""
         try:
-            return cls(Path(path).read_bytes())
-        except (OSError, RuntimeError) as err:
-            raise UserError(f"cannot load tokenizer {path}: {err}") from None
+            return cls(read_regular(path, MAX_MODEL_BYTES))
+        except OSError as err:
+            raise UserError(f"cannot load tokenizer {path}: {err.strerror or err}") from None
+        except RuntimeError:  # SentencePiece could not parse it
+            raise UserError(f"cannot load tokenizer {path}: not a SentencePiece model") from None
 
     @classmethod
     def train(cls, sentences: Iterable[str], vocab_size: int, seed: int = 1) -> "Tokenizer":

@@ -5,6 +5,7 @@ State that a resumed run needs (weights, optimizer, step, RNG, data position, be
 the same weights as an uninterrupted one.
 """
 
+import io
 import json
 import math
 import sys
@@ -159,12 +160,16 @@ class Trainer:
         save_train_state(self.out, {"model": self.model.state_dict(), "optimizer": self.opt.state_dict(),
                                     "progress": asdict(self.progress), "rng": torch.get_rng_state()})
 
-    def restore(self) -> None:
-        state = load_train_state(self.out)
-        self.model.load_state_dict(state["model"])
-        self.opt.load_state_dict(state["optimizer"])
-        self.progress = Progress(**state["progress"])
-        torch.set_rng_state(state["rng"])
+    def restore(self, state: dict) -> None:
+        """Continue from a state written by `save` (see checkpoint.load_train_state)."""
+        try:
+            self.model.load_state_dict(state["model"])
+            self.opt.load_state_dict(state["optimizer"])
+            self.progress = Progress(**state["progress"])
+            torch.set_rng_state(state["rng"])
+        except (KeyError, TypeError, ValueError, RuntimeError) as err:  # another run's file, or not ours at all
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise UserError(f"cannot resume from {self.out / STATE}: it does not match this run ({first})") from None
         trim_metrics(self.out / "metrics.jsonl", self.progress.step)
 
     def evaluate(self) -> bool:
@@ -221,7 +226,7 @@ def trim_metrics(path: Path, step: int) -> None:
     """Drop metric lines written after the step a resumed run continues from."""
     if path.exists():
         lines = [ln for ln in path.read_text(encoding="utf-8").splitlines() if json.loads(ln)["step"] <= step]
-        path.write_text("".join(ln + "\n" for ln in lines), encoding="utf-8")
+        atomic_write(path, "".join(ln + "\n" for ln in lines).encode())
 
 
 def plot_curves(out: Path) -> None:
@@ -243,8 +248,10 @@ def plot_curves(out: Path) -> None:
     if dev:
         ax2.legend()
     fig.tight_layout()
-    fig.savefig(out / "training_curves.png", dpi=90)
+    png = io.BytesIO()
+    fig.savefig(png, format="png", dpi=90)
     plt.close(fig)
+    atomic_write(out / "training_curves.png", png.getvalue())
 
 
 def pick_device(cfg: TrainConfig) -> torch.device:
@@ -252,6 +259,19 @@ def pick_device(cfg: TrainConfig) -> torch.device:
         return torch.device("cuda")
     torch.set_num_threads(cfg.threads)
     return torch.device("cpu")
+
+
+def new_model(pairs: list[tuple[str, str]], model_cfg: ModelConfig, cfg: TrainConfig, device: torch.device,
+              meta: dict) -> LoadedModel:
+    """Tokenizers trained on the pairs, and a freshly initialised model with vocabularies of their sizes."""
+    src_tok = Tokenizer.train([s for s, _ in pairs], cfg.vocab_size, cfg.seed)
+    tgt_tok = Tokenizer.train([t for _, t in pairs], cfg.vocab_size, cfg.seed)
+    model_cfg = ModelConfig(**{**asdict(model_cfg), "src_vocab": len(src_tok), "tgt_vocab": len(tgt_tok)})
+    try:
+        model = Seq2Seq(model_cfg).to(device)
+    except (RuntimeError, OverflowError) as err:  # sizes beyond this machine's memory, or beyond any
+        raise UserError(f"cannot build the model: {str(err).strip().splitlines()[0]}") from None
+    return LoadedModel(model, src_tok, tgt_tok, meta)
 
 
 def train(recipe: Recipe, out: Path, data_dir: Path, model_cfg: ModelConfig, cfg: TrainConfig,
@@ -267,23 +287,22 @@ def train(recipe: Recipe, out: Path, data_dir: Path, model_cfg: ModelConfig, cfg
         raise UserError("training needs at least one dev set (for BLEU-based model selection)")
     torch.manual_seed(cfg.seed)
     device = pick_device(cfg)
+    if resume:  # a broken or foreign run fails here, before the corpora are read
+        loaded, state = load_model(out, weights=LAST, device=device), load_train_state(out)
     pairs = build_training_pairs(recipe, data_dir, cfg.seed)
     dev = read_dev(recipe.dev, cfg.dev_max_lines)
     meta = {"src_lang": recipe.src_lang, "tgt_lang": recipe.tgt_lang, "train": asdict(cfg)}
-    if resume:
-        loaded = load_model(out, weights=LAST, device=device)
-    else:
-        src_tok = Tokenizer.train([s for s, _ in pairs], cfg.vocab_size, cfg.seed)
-        tgt_tok = Tokenizer.train([t for _, t in pairs], cfg.vocab_size, cfg.seed)
-        model_cfg = ModelConfig(**{**asdict(model_cfg), "src_vocab": len(src_tok), "tgt_vocab": len(tgt_tok)})
-        loaded = LoadedModel(Seq2Seq(model_cfg).to(device), src_tok, tgt_tok, meta)
+    if not resume:
+        loaded = new_model(pairs, model_cfg, cfg, device, meta)
     src_ids, tgt_ids = tokenize_pairs(pairs, loaded.src_tok, loaded.tgt_tok, cfg.max_len)
     if not src_ids:
         raise UserError("no training pair is short enough to train on")
     trainer = Trainer(out, loaded, Data(src_ids, tgt_ids, dev), cfg, meta)
     print(f"model: {count_parameters(loaded.model):,} parameters on {device}", file=sys.stderr)
     if resume:
-        trainer.restore()
+        trainer.restore(state)
+        for tmp in out.glob(".*.tmp"):  # half-written files of a killed run (atomic_write's temp files)
+            tmp.unlink(missing_ok=True)
         print(f"resuming at step {trainer.progress.step}", file=sys.stderr)
     else:
         out.mkdir(parents=True, exist_ok=True)
