@@ -72,6 +72,8 @@ def test_four_pairs_overfit_to_exact_translations(tmp_path):
     assert [r["step"] for r in records if "loss" in r] == [50, 100, 120]
     assert [r["step"] for r in records if "dev_bleu" in r] == [60, 120]
     assert all(math.isfinite(r["loss"]) for r in records if "loss" in r)
+    dev_losses = [r["dev_loss"] for r in records if "dev_loss" in r]
+    assert len(dev_losses) == 2 and all(0 < x < 100 for x in dev_losses)  # held-out sentences: overfitting is fine
     meta = json.loads((out / "config.json").read_text(encoding="utf-8"))
     assert meta["step"] in (60, 120) and meta["train"]["max_steps"] == 120 and meta["model"]["enc_layers"] == 1
     assert load_train_state(out)["progress"]["step"] == 120

@@ -132,6 +132,22 @@ def evaluate_dev(loaded: LoadedModel, dev: dict[str, tuple[list[str], list[str]]
     return scores
 
 
+@torch.no_grad()
+def dev_loss(loaded: LoadedModel, dev: dict[str, tuple[list[str], list[str]]], bf16: bool) -> float:
+    """Teacher-forced cross-entropy per target token over all dev sets (no label smoothing, no dropout)."""
+    loaded.model.eval()
+    total, tokens = 0.0, 0
+    device = next(loaded.model.parameters()).device
+    for src, ref in dev.values():
+        for start in range(0, len(src), 64):
+            src_ids = [ids[: loaded.model.cfg.max_src_len] for ids in loaded.src_tok.encode_batch(src[start : start + 64])]
+            batch = collate(src_ids, loaded.tgt_tok.encode_batch(ref[start : start + 64])).to(device)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+                logits = loaded.model(batch.src, batch.src_len, batch.tgt_in)
+            total, tokens = total + float(loss_fn(logits, batch.tgt_out, 0.0)), tokens + batch.n_tokens
+    return round(total / max(1, tokens), 4)
+
+
 class Trainer:
     """Holds the explicit state of one run and the files it writes into `out`."""
 
@@ -175,14 +191,15 @@ class Trainer:
     def evaluate(self) -> bool:
         """Score dev sets, keep the best weights; returns True when patience has run out."""
         scores = evaluate_dev(self.loaded, self.data.dev, self.cfg.bf16)
+        loss = dev_loss(self.loaded, self.data.dev, self.cfg.bf16)
         p = self.progress
         improved = scores["mean"] > p.best_bleu
         p.best_bleu, p.bad_evals = (scores["mean"], 0) if improved else (p.best_bleu, p.bad_evals + 1)
         if improved:
             save_model(self.out, self.model, self.loaded.src_tok, self.loaded.tgt_tok,
                        {**self.meta, "step": p.step, "dev_bleu": scores})
-        self.log({"step": p.step, "dev_bleu": scores, "best": p.best_bleu})
-        tqdm.write(f"step {p.step}: dev BLEU {scores}{' (best)' if improved else ''}", file=sys.stderr)
+        self.log({"step": p.step, "dev_bleu": scores, "dev_loss": loss, "best": p.best_bleu})
+        tqdm.write(f"step {p.step}: dev loss {loss}, dev BLEU {scores}{' (best)' if improved else ''}", file=sys.stderr)
         return p.bad_evals >= self.cfg.patience
 
     def run(self) -> None:
@@ -240,8 +257,11 @@ def plot_curves(out: Path) -> None:
     train = [r for r in records if "loss" in r]
     dev = [r for r in records if "dev_bleu" in r]
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
-    ax1.plot([r["step"] for r in train], [r["loss"] for r in train])
-    ax1.set(xlabel="step", ylabel="train loss (label-smoothed, per token)", title="Training loss")
+    ax1.plot([r["step"] for r in train], [r["loss"] for r in train], label="train (label-smoothed)")
+    with_loss = [r for r in dev if "dev_loss" in r]
+    ax1.plot([r["step"] for r in with_loss], [r["dev_loss"] for r in with_loss], marker="o", label="dev")
+    ax1.set(xlabel="step", ylabel="cross-entropy per target token", title="Loss")
+    ax1.legend()
     for name in dev[0]["dev_bleu"] if dev else []:
         ax2.plot([r["step"] for r in dev], [r["dev_bleu"][name] for r in dev], marker="o", label=name)
     ax2.set(xlabel="step", ylabel="BLEU (greedy)", title="Dev BLEU")
