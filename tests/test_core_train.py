@@ -37,6 +37,16 @@ def metrics(run: Path) -> list[dict]:
     return [json.loads(line) for line in (run / "metrics.jsonl").read_text(encoding="utf-8").splitlines()]
 
 
+def assert_same_run(resumed: Path, whole: Path) -> None:
+    """A resumed run's weights, config and progress equal an uninterrupted run's, bit for bit."""
+    for name in (LAST, WEIGHTS):  # bit for bit (the safetensors header's key order may differ between processes)
+        got, want = load_file(resumed / name), load_file(whole / name)
+        assert got.keys() == want.keys()
+        assert all(torch.equal(got[k], want[k]) for k in got), name
+    assert json.loads((resumed / "config.json").read_bytes()) == json.loads((whole / "config.json").read_bytes())
+    assert load_train_state(resumed)["progress"] == load_train_state(whole)["progress"]
+
+
 def write(path: Path, lines: list[str]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
@@ -109,12 +119,7 @@ def test_killed_and_resumed_run_ends_at_the_same_weights(tmp_path):
     assert cli.main([*files_args(killed), *args, "--resume"]) == 0
     assert cli.main([*files_args(whole), *args]) == 0
 
-    for name in (LAST, WEIGHTS):  # bit for bit (the safetensors header's key order may differ between processes)
-        resumed, uninterrupted = load_file(killed / name), load_file(whole / name)
-        assert resumed.keys() == uninterrupted.keys()
-        assert all(torch.equal(resumed[k], uninterrupted[k]) for k in resumed), name
-    assert json.loads((killed / "config.json").read_bytes()) == json.loads((whole / "config.json").read_bytes())
-    assert load_train_state(killed)["progress"] == load_train_state(whole)["progress"]
+    assert_same_run(killed, whole)
     logs = [metrics(killed), metrics(whole)]
     assert [r["step"] for r in logs[0]] == [r["step"] for r in logs[1]]  # the lost step-50 line is not doubled
     assert [r for r in logs[0] if "dev_bleu" in r] == [r for r in logs[1] if "dev_bleu" in r]
