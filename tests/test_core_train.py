@@ -292,3 +292,19 @@ def test_module_entry_point_prints_one_line_and_no_traceback(tmp_path):
     assert proc.stderr.splitlines() == [
         f"hien: error: misaligned corpus: {tmp_path / 'tiny.hi'} has 2 lines, {tmp_path / 'tiny.en'} has 1"]
     assert proc.stdout == ""
+
+
+def test_init_from_continues_a_model_with_its_tokenizers(tiny_model_dir, tmp_path):
+    from conftest import DATA, TINY_TRAIN, tiny_recipe
+
+    out = tmp_path / "more"
+    cfg = TrainConfig(**{**TINY_TRAIN.__dict__, "max_steps": 10, "eval_every": 10, "lr": 1e-3})
+    train(tiny_recipe(), out, DATA, ModelConfig(emb_dim=999), cfg, init_from=tiny_model_dir)  # sizes come from it
+    before, after = load_model(tiny_model_dir), load_model(out)
+    assert after.src_tok.proto == before.src_tok.proto and after.tgt_tok.proto == before.tgt_tok.proto
+    assert after.model.cfg == before.model.cfg
+    src, src_len = source_tensor(after.src_tok.encode_batch(["आप कैसे हैं"]))
+    assert after.tgt_tok.decode(greedy(after.model, src, src_len)[0].tokens) == "How are you"
+    assert cli.main(["train", "--src", str(DATA / "tiny.hi"), "--tgt", str(DATA / "tiny.en"), "--dev-src",
+                     str(DATA / "dev.hi"), "--dev-tgt", str(DATA / "dev.en"), "--out", str(tmp_path / "x"),
+                     "--init-from", str(tiny_model_dir), "--resume"]) == 2

@@ -64,6 +64,8 @@ def train_parser(sub: argparse._SubParsersAction) -> None:
                    help=f"where recipe paths point (default {DEFAULT_DATA_DIR})")
     p.add_argument("--out", type=Path, required=True, help="model directory to write")
     p.add_argument("--resume", action="store_true", help="continue the run saved in --out")
+    p.add_argument("--init-from", type=Path, help="start from this model directory's weights and tokenizers "
+                                                  "(fine-tuning or training on; new optimizer and schedule)")
     add_config_flags(p, ModelConfig, skip=("src_vocab", "tgt_vocab"))
     add_config_flags(p, TrainConfig)
     p.set_defaults(func=run_train)
@@ -94,7 +96,7 @@ def run_train(args: argparse.Namespace) -> None:
     bad = out_of_range(model_cfg) or out_of_range(train_cfg)
     if bad:
         raise UserError(f"--{bad[0].replace('_', '-')} must be {bad[1]}")
-    train(recipe, args.out, args.data_dir, model_cfg, train_cfg, resume=args.resume)
+    train(recipe, args.out, args.data_dir, model_cfg, train_cfg, resume=args.resume, init_from=args.init_from)
 
 
 def positive(text: str) -> int:

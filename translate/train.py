@@ -294,10 +294,21 @@ def new_model(pairs: list[tuple[str, str]], model_cfg: ModelConfig, cfg: TrainCo
     return LoadedModel(model, src_tok, tgt_tok, meta)
 
 
+def initial_model(init_from: Path, recipe: Recipe, device: torch.device) -> LoadedModel:
+    """Weights and tokenizers of an existing model directory, to continue training it (e.g. fine-tuning)."""
+    loaded = load_model(init_from, device=device)
+    if (loaded.src_lang, loaded.tgt_lang) != (recipe.src_lang, recipe.tgt_lang):
+        raise UserError(f"--init-from {init_from} translates {loaded.src_lang}→{loaded.tgt_lang}, "
+                        f"the recipe {recipe.src_lang}→{recipe.tgt_lang}")
+    return loaded
+
+
 def train(recipe: Recipe, out: Path, data_dir: Path, model_cfg: ModelConfig, cfg: TrainConfig,
-          resume: bool = False) -> None:
-    """Build the data, the tokenizers and the model (or reload them with --resume), then train."""
+          resume: bool = False, init_from: Path | None = None) -> None:
+    """Build the data, the tokenizers and the model (or reload them with --resume, or start from --init-from)."""
     out = Path(out)
+    if resume and init_from is not None:
+        raise UserError("--init-from starts a new run from a model; --resume continues a run: use one of them")
     if resume and not (out / STATE).exists():  # fail before reading and filtering the corpora
         raise UserError(f"nothing to resume: {out / STATE} not found")
     if not resume and ((out / STATE).exists() or (out / "config.json").exists()):
@@ -309,10 +320,12 @@ def train(recipe: Recipe, out: Path, data_dir: Path, model_cfg: ModelConfig, cfg
     device = pick_device(cfg)
     if resume:  # a broken or foreign run fails here, before the corpora are read
         loaded, state = load_model(out, weights=LAST, device=device), load_train_state(out)
+    elif init_from is not None:
+        loaded = initial_model(init_from, recipe, device)
     pairs = build_training_pairs(recipe, data_dir, cfg.seed)
     dev = read_dev(recipe.dev, cfg.dev_max_lines)
     meta = {"src_lang": recipe.src_lang, "tgt_lang": recipe.tgt_lang, "train": asdict(cfg)}
-    if not resume:
+    if not resume and init_from is None:
         loaded = new_model(pairs, model_cfg, cfg, device, meta)
     src_ids, tgt_ids = tokenize_pairs(pairs, loaded.src_tok, loaded.tgt_tok, cfg.max_len)
     if not src_ids:
