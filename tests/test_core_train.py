@@ -137,7 +137,7 @@ def test_bf16_and_scheduled_sampling_run_end_to_end(tmp_path):
 
 def test_recipe_settings_and_flags(tmp_path, monkeypatch):
     seen = {}
-    monkeypatch.setattr("translate.train.train", lambda recipe, out, data_dir, model_cfg, cfg, resume: seen.update(
+    monkeypatch.setattr("translate.train.train", lambda recipe, out, data_dir, model_cfg, cfg, resume, init_from: seen.update(
         recipe=recipe, data_dir=data_dir, model=model_cfg, train=cfg, resume=resume))
     (tmp_path / "r.toml").write_text('dev = ["eval/dev"]\n[[corpus]]\npath = "train/x"\n'
                                      "[model]\nemb_dim = 16\nout_dim = 16\n[train]\nmax_steps = 5\nlr = 1\n",
