@@ -64,8 +64,12 @@ class Translator:
         segments, owner = self._segments(texts)
         parts: list[list[Scored]] = [[] for _ in lines]
         for i, hyps in zip(owner, self.search(segments, beam=beam, n_best=n_best)):
-            parts[i].append([(self.loaded.tgt_tok.decode(h.tokens), h.norm_score) for h in hyps])
+            parts[i].append(self._scored(hyps))
         return [_join(p) for p in parts]
+
+    def _scored(self, hyps: list[Hypothesis]) -> Scored:
+        """(detokenised text, length-normalised score) of each hypothesis."""
+        return [(self.loaded.tgt_tok.decode(h.tokens), h.norm_score) for h in hyps]
 
     def translate_nbest(self, text: str, beam: int | None = None, n_best: int = 5) -> list[Candidate]:
         """The n best translations of one text with pieces and attention; [] for blank text.
@@ -78,7 +82,7 @@ class Translator:
         if not segments:
             return []
         results = self.search(segments, beam=beam, n_best=n_best)
-        joined = _join([[(self.loaded.tgt_tok.decode(h.tokens), h.norm_score) for h in hyps] for hyps in results])
+        joined = _join([self._scored(hyps) for hyps in results])
         src_pieces = self.loaded.src_tok.pieces(segments[0])
         first = results[0]
         out = []
