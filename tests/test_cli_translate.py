@@ -4,6 +4,7 @@ import io
 import itertools
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -11,7 +12,8 @@ import time
 from pathlib import Path
 
 import pytest
-from safetensors.torch import load_file
+import torch
+from safetensors.torch import load_file, save_file
 
 from translate import cli
 from translate.textio import read_chunks
@@ -221,3 +223,20 @@ def test_export_stores_decoding_defaults_that_flags_override(tiny_model_dir, tmp
                              stdin="आप कैसे हैं\n".encode())
     assert code == 0, err
     assert stdout == "How are you\n"
+
+
+def test_export_averages_weights_files(tiny_model_dir, tmp_path, monkeypatch, capsys):
+    run = tmp_path / "run"
+    shutil.copytree(tiny_model_dir, run)
+    weights = load_file(run / "model.safetensors")
+    save_file({k: v + 2 for k, v in weights.items()}, run / "shifted.safetensors")
+    out = tmp_path / "export"
+    code, _, err = hien(["export", "-m", str(run), "-o", str(out), "--average", "model.safetensors",
+                         "shifted.safetensors"], monkeypatch, capsys)
+    assert code == 0, err
+    averaged = load_file(out / "model.safetensors")
+    assert all(torch.allclose(averaged[k], v + 1) for k, v in weights.items())
+    assert json.loads((out / "config.json").read_text())["averaged"] == ["model.safetensors", "shifted.safetensors"]
+    code, _, err = hien(["export", "-m", str(run), "-o", str(tmp_path / "x"), "--average", "missing.safetensors"],
+                        monkeypatch, capsys)
+    assert code != 0 and "missing.safetensors" in err and "Traceback" not in err

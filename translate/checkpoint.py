@@ -154,6 +154,15 @@ def load_model(model_dir: Path, weights: str = WEIGHTS, device: str | torch.devi
     return LoadedModel(model.to(device).eval(), src_tok, tgt_tok, meta)
 
 
+def load_averaged(model_dir: Path, weights: list[str]) -> LoadedModel:
+    """The model with the element-wise mean of several weights files of one directory (checkpoint averaging)."""
+    models = [load_model(model_dir, name) for name in weights]
+    states = [m.model.state_dict() for m in models]
+    mean = {k: sum(s[k].float() for s in states) / len(states) for k in states[0]}
+    models[0].model.load_state_dict(mean)
+    return models[0]
+
+
 def save_train_state(out: Path, state: dict[str, Any]) -> None:
     """Atomically write the resume file (tensors and plain containers only)."""
     import io

@@ -271,21 +271,25 @@ def export_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--fp16", action="store_true", help="store the weights as float16 (half the size)")
     p.add_argument("--beam", type=positive, help="default beam size stored with the model (chosen on dev sets)")
     p.add_argument("--alpha", type=float, help="default length normalisation stored with the model")
+    p.add_argument("--average", nargs="+", metavar="FILE", help="export the mean of these weights files of -m "
+                   "(checkpoint averaging, e.g. model.safetensors last.safetensors)")
     p.set_defaults(func=run_export)
 
 
 def run_export(args: argparse.Namespace) -> None:
     import torch
 
-    from translate.checkpoint import STATE, WEIGHTS, load_model, save_model
+    from translate.checkpoint import STATE, WEIGHTS, load_averaged, load_model, save_model
 
     if args.out.resolve() == args.model.resolve():
         raise UserError("-o must be a different directory from -m")
     if (args.out / STATE).exists():
         raise UserError(f"{args.out} holds a training run: export into another directory")
-    loaded = load_model(args.model)
+    loaded = load_averaged(args.model, args.average) if args.average else load_model(args.model)
     name, dtype = ("float16", torch.float16) if args.fp16 else ("float32", torch.float32)
     meta = {k: v for k, v in loaded.meta.items() if k not in ("format", "version", "model")}
+    if args.average:
+        meta["averaged"] = args.average
     decode = {k: v for k, v in (("beam", args.beam), ("alpha", args.alpha)) if v is not None}
     if decode:
         meta["decode"] = {**meta.get("decode", {}), **decode}
