@@ -26,7 +26,7 @@ from translate.corpus import (
 )
 from translate.errors import UserError
 from translate.normalize import match_key, normalize
-from translate.recipe import build_training_pairs, load_recipe
+from translate.recipe import build_training_pairs, load_recipe, reweight
 from translate.tokenizer import Tokenizer
 
 DATA = Path(__file__).parent / "data"
@@ -293,6 +293,15 @@ def test_build_training_pairs_counts_filters_weights_and_caps(recipe_dir, capsys
                                                         ("वह पढ़ता है।", "He reads."), ("यह लाल है।", "This is red.")]]
     assert not any("कैसे" in s or "door" in t.lower() for s, t in pairs)
     assert pairs == build_training_pairs(recipe, recipe_dir, seed=1)
+
+
+def test_reweight_changes_only_the_named_corpora(recipe_dir, capsys):
+    recipe = load_recipe(recipe_dir / "recipe.toml", recipe_dir)
+    heavier = reweight(recipe, {"a": 3.0, "c": 0.0})
+    assert [c.weight for c in heavier.corpora] == [3.0, 2.0, 0.0]
+    assert len(build_training_pairs(heavier, recipe_dir, seed=1)) == 3 * 3 + 6
+    with pytest.raises(UserError, match="no corpus named x in the recipe \\(it has a, tsv, c\\)"):
+        reweight(recipe, {"x": 1.0})
 
 
 def test_recipe_that_filters_everything_is_an_error(recipe_dir):

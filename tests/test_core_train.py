@@ -265,13 +265,15 @@ def test_resume_without_a_run_and_reusing_an_output_dir_are_one_line_errors(tmp_
 @pytest.mark.parametrize(("argv", "message", "hint"), [
     (["--max-steps", "many"], "argument --max-steps: invalid int value: 'many'", "hien train"),
     (["--bogus", "1"], "unrecognized arguments: --bogus 1", "hien train"),
+    (["--weight", "iitb=-1"], "argument --weight: expected CORPUS=WEIGHT with a weight ≥ 0, got 'iitb=-1'",
+     "hien train"),
     ([], "the following arguments are required: COMMAND", "hien"),
     (["frob"], "argument COMMAND: invalid choice: 'frob' (choose from ", "hien"),
     (["export", "-m", "x"], "the following arguments are required: -o/--out", "hien export"),
     (["translate", "--beam", "0"], "argument --beam: must be at least 1, got 0", "hien translate"),
 ])
 def test_usage_mistakes_are_one_line_errors(tmp_path, capsys, argv, message, hint):
-    if argv[:1] in (["--max-steps"], ["--bogus"]):
+    if argv[:1] in (["--max-steps"], ["--bogus"], ["--weight"]):
         argv = [*files_args(tmp_path), *argv]
     with pytest.raises(SystemExit) as exc:
         cli.main(argv)

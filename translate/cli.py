@@ -66,9 +66,23 @@ def train_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", action="store_true", help="continue the run saved in --out")
     p.add_argument("--init-from", type=Path, help="start from this model directory's weights and tokenizers "
                                                   "(fine-tuning or training on; new optimizer and schedule)")
+    p.add_argument("--weight", type=corpus_weight, action="append", default=[], metavar="CORPUS=W",
+                   help="override one recipe corpus's weight (repeatable), e.g. --weight iitb-sample=3")
     add_config_flags(p, ModelConfig, skip=("src_vocab", "tgt_vocab"))
     add_config_flags(p, TrainConfig)
     p.set_defaults(func=run_train)
+
+
+def corpus_weight(text: str) -> tuple[str, float]:
+    """argparse type: NAME=W with W ≥ 0."""
+    name, _, value = text.partition("=")
+    try:
+        weight = float(value)
+    except ValueError:
+        weight = -1.0
+    if not name or not weight >= 0:
+        raise argparse.ArgumentTypeError(f"expected CORPUS=WEIGHT with a weight ≥ 0, got {text!r}")
+    return name, weight
 
 
 def files_recipe(args: argparse.Namespace):
@@ -84,10 +98,12 @@ def files_recipe(args: argparse.Namespace):
 
 
 def run_train(args: argparse.Namespace) -> None:
-    from translate.recipe import load_recipe
+    from translate.recipe import load_recipe, reweight
     from translate.train import train
 
     recipe = load_recipe(args.recipe, args.data_dir) if args.recipe else files_recipe(args)
+    if args.weight:
+        recipe = reweight(recipe, dict(args.weight))
     model_cfg = replace(build(ModelConfig, recipe.model, "recipe [model]"), **flag_values(args, ModelConfig))
     train_cfg = replace(build(TrainConfig, recipe.train, "recipe [train]"), **flag_values(args, TrainConfig))
     if model_cfg.tie_embeddings and model_cfg.out_dim != model_cfg.emb_dim:

@@ -2,7 +2,7 @@
 
 import sys
 import tomllib
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, get_origin
 
@@ -47,6 +47,15 @@ class Recipe:
     decontaminate: tuple[EvalSet, ...] = ()
     model: dict[str, Any] = field(default_factory=dict)
     train: dict[str, Any] = field(default_factory=dict)
+
+
+def reweight(recipe: Recipe, weights: dict[str, float]) -> Recipe:
+    """The recipe with some corpora's weights changed (e.g. a second, domain-weighted training stage)."""
+    unknown = sorted(set(weights) - {c.name for c in recipe.corpora})
+    if unknown:
+        raise UserError(f"--weight: no corpus named {unknown[0]} in the recipe "
+                        f"(it has {', '.join(c.name for c in recipe.corpora)})")
+    return replace(recipe, corpora=tuple(replace(c, weight=weights.get(c.name, c.weight)) for c in recipe.corpora))
 
 
 def eval_set(prefix: str, data_dir: Path, src_lang: str, tgt_lang: str) -> EvalSet:
