@@ -79,8 +79,8 @@ def corpus_weight(text: str) -> tuple[str, float]:
     try:
         weight = float(value)
     except ValueError:
-        weight = -1.0
-    if not name or not weight >= 0:
+        weight = float("nan")
+    if not name or not 0 <= weight < float("inf"):
         raise argparse.ArgumentTypeError(f"expected CORPUS=WEIGHT with a weight ≥ 0, got {text!r}")
     return name, weight
 
