@@ -214,15 +214,25 @@ def test_sigterm_removes_the_partial_output(tiny_model_dir, tmp_path):
 
 def test_export_stores_decoding_defaults_that_flags_override(tiny_model_dir, tmp_path, monkeypatch, capsys):
     out = tmp_path / "export"
-    code, _, err = hien(["export", "-m", str(tiny_model_dir), "-o", str(out), "--beam", "3", "--alpha", "1.0"],
-                        monkeypatch, capsys)
+    code, _, err = hien(["export", "-m", str(tiny_model_dir), "-o", str(out), "--beam", "3", "--alpha", "1.0",
+                         "--no-repeat-ngram", "3"], monkeypatch, capsys)
     assert code == 0, err
     translator = Translator.from_dir(out)
-    assert (translator.decode.beam, translator.decode.alpha) == (3, 1.0)
-    code, stdout, err = hien(["translate", "-m", str(out), "--alpha", "0.2", "--threads", "1"], monkeypatch, capsys,
-                             stdin="आप कैसे हैं\n".encode())
+    assert (translator.decode.beam, translator.decode.alpha, translator.decode.no_repeat_ngram) == (3, 1.0, 3)
+    code, stdout, err = hien(["translate", "-m", str(out), "--alpha", "0.2", "--no-repeat-ngram", "0", "--threads",
+                              "1"], monkeypatch, capsys, stdin="आप कैसे हैं\n".encode())
     assert code == 0, err
     assert stdout == "How are you\n"
+
+
+def test_a_bad_decoding_default_in_config_json_is_a_one_line_error(tiny_model_dir, tmp_path, monkeypatch, capsys):
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, model)
+    meta = json.loads((model / "config.json").read_text(encoding="utf-8"))
+    (model / "config.json").write_text(json.dumps({**meta, "decode": {"no_repeat_ngram": 1}}), encoding="utf-8")
+    code, out, err = hien(["translate", "-m", str(model)], monkeypatch, capsys, b"x\n")
+    assert code == 2 and out == ""
+    assert err.strip() == "hien: error: config.json [decode]: no_repeat_ngram must be 0 (off) or at least 2"
 
 
 def test_export_averages_weights_files(tiny_model_dir, tmp_path, monkeypatch, capsys):

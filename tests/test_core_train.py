@@ -271,6 +271,8 @@ def test_resume_without_a_run_and_reusing_an_output_dir_are_one_line_errors(tmp_
     (["frob"], "argument COMMAND: invalid choice: 'frob' (choose from ", "hien"),
     (["export", "-m", "x"], "the following arguments are required: -o/--out", "hien export"),
     (["translate", "--beam", "0"], "argument --beam: must be at least 1, got 0", "hien translate"),
+    (["evaluate", "--no-repeat-ngram", "1"], "argument --no-repeat-ngram: must be 0 (off) or at least 2, got 1",
+     "hien evaluate"),
 ])
 def test_usage_mistakes_are_one_line_errors(tmp_path, capsys, argv, message, hint):
     if argv[:1] in (["--max-steps"], ["--bogus"], ["--weight"]):

@@ -14,7 +14,7 @@ from translate.batching import source_tensor
 from translate.checkpoint import load_model
 from translate.config import BOS_ID, EOS_ID
 from translate.normalize import normalize
-from translate.search import beam_search, greedy
+from translate.search import NEG_INF, beam_search, block_repeats, greedy
 
 DATA = Path(__file__).parent / "data"
 VOCAB, SRC = 10, 12  # ids 4..9 are words
@@ -153,13 +153,19 @@ def path_score(model: Scripted, tokens: list[int]) -> float:
     return sum(float(model.next_log_probs(tuple(tokens[:i]))[tok]) for i, tok in enumerate(seq))
 
 
-@settings(max_examples=25, deadline=None)
+def repeats(tokens: list[int], n: int) -> bool:
+    grams = [tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1)]
+    return len(grams) != len(set(grams))
+
+
+@settings(max_examples=40, deadline=None)
 @given(seed=st.integers(0, 10_000), beam=st.integers(1, 5), alpha=st.sampled_from([0.0, 0.6, 1.0]),
-       lengths=st.lists(st.integers(1, 6), min_size=1, max_size=4))
-def test_beam_search_invariants(seed, beam, alpha, lengths):
+       lengths=st.lists(st.integers(1, 6), min_size=1, max_size=4), norep=st.sampled_from([0, 2, 3]))
+def test_beam_search_invariants(seed, beam, alpha, lengths, norep):
     model = random_model(seed)
     src, src_len = sources(*lengths)
-    results = beam_search(model, src, src_len, beam=beam, alpha=alpha, max_len_a=1.0, max_len_b=2, n_best=beam)
+    limits = {"max_len_a": 1.0, "max_len_b": 2, "no_repeat_ngram": norep}
+    results = beam_search(model, src, src_len, beam=beam, alpha=alpha, n_best=beam, **limits)
     for nbest, n in zip(results, lengths):
         assert 1 <= len(nbest) <= beam
         assert [h.norm_score for h in nbest] == sorted((h.norm_score for h in nbest), reverse=True)
@@ -169,15 +175,45 @@ def test_beam_search_invariants(seed, beam, alpha, lengths):
             assert h.score == pytest.approx(path_score(model, h.tokens), abs=1e-4)
             assert h.norm_score == pytest.approx(h.score / (len(h.tokens) + 1) ** alpha, abs=1e-4)
             assert spelled(h.attn) == [BOS_ID, *h.tokens]
-    alone = [beam_search(model, *sources(n), beam=beam, alpha=alpha, max_len_a=1.0, max_len_b=2, n_best=beam)[0]
-             for n in lengths]
+            assert not (norep and repeats(h.tokens, norep))
+    alone = [beam_search(model, *sources(n), beam=beam, alpha=alpha, n_best=beam, **limits)[0] for n in lengths]
     assert [[h.tokens for h in r] for r in results] == [[h.tokens for h in r] for r in alone]
-    one = [r[0] for r in beam_search(model, src, src_len, beam=1, alpha=alpha, max_len_a=1.0, max_len_b=2)]
-    fast = greedy(model, src, src_len, max_len_a=1.0, max_len_b=2, alpha=alpha)
+    one = [r[0] for r in beam_search(model, src, src_len, beam=1, alpha=alpha, **limits)]
+    fast = greedy(model, src, src_len, alpha=alpha, **limits)
     assert [h.tokens for h in one] == [h.tokens for h in fast]
     assert [h.norm_score for h in one] == pytest.approx([h.norm_score for h in fast], abs=1e-5)
     assert [h.score for h in one] == pytest.approx([h.score for h in fast], abs=1e-5)
     assert all(torch.equal(x.attn, y.attn) for x, y in zip(one, fast))
+
+
+def test_block_repeats_bans_only_the_token_that_would_repeat_an_ngram():
+    seq = torch.tensor([[A, B, C, A, B], [A, B, A, B, D]])
+    banned = [(row == NEG_INF).nonzero().flatten().tolist()
+              for row in block_repeats(torch.zeros(2, VOCAB), seq, 3)]
+    assert banned == [[C], []]  # "A B" was followed by C before; row 2 ends in "B D", new
+    assert [(row == NEG_INF).nonzero().flatten().tolist()
+            for row in block_repeats(torch.zeros(2, VOCAB), seq, 2)] == [[C], []]
+    assert torch.equal(block_repeats(torch.zeros(1, VOCAB), torch.tensor([[A, A]]), 3), torch.zeros(1, VOCAB))
+    assert torch.equal(block_repeats(torch.zeros(2, VOCAB), seq, 0), torch.zeros(2, VOCAB))
+
+
+# A decoder stuck in a loop: A B A B ... is always likeliest (A after anything but A), C second, EOS last.
+LOOP = Scripted(lambda prefix: torch.log_softmax(torch.tensor(
+    [-1e4] * 3 + [-2.0] + [4.0 if (not prefix or prefix[-1] != A) else 0.0,
+                           4.0 if prefix and prefix[-1] == A else 0.0, 1.0] + [-1e4] * 3), -1))
+
+
+def test_blocking_breaks_a_loop_in_greedy_and_beam_search():
+    limits = {"max_len_a": 1.0, "max_len_b": 0}
+    (looping,) = greedy(LOOP, *sources(6), **limits)
+    assert looping.tokens == [A, B, A, B, A, B]
+    (blocked,) = greedy(LOOP, *sources(6), no_repeat_ngram=3, **limits)
+    assert blocked.tokens == [A, B, A, B, C, A]  # "A B A" again is banned at step 4: C instead
+    assert not repeats(blocked.tokens, 3)
+    assert blocked.score == pytest.approx(path_score(LOOP, blocked.tokens), abs=1e-4)
+    (nbest,) = beam_search(LOOP, *sources(6), beam=3, n_best=3, no_repeat_ngram=2, **limits)
+    assert all(not repeats(h.tokens, 2) for h in nbest)
+    assert nbest[0].tokens[:2] == [A, B]
 
 
 def test_rejects_bad_settings():

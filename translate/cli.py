@@ -126,12 +126,22 @@ def positive(text: str) -> int:
     return value
 
 
+def no_repeat(text: str) -> int:
+    """argparse type: an n-gram size to block, 0 (off) or at least 2."""
+    value = positive(text) if text.strip() != "0" else 0
+    if value == 1:
+        raise argparse.ArgumentTypeError("must be 0 (off) or at least 2, got 1")
+    return value
+
+
 def add_decode_flags(p: argparse.ArgumentParser) -> None:
     """The model and search options shared by translate and evaluate."""
     p.add_argument("-m", "--model", type=Path, default=SHIPPED_MODEL, help="model directory (default: %(default)s)")
     p.add_argument("--beam", type=positive, help=f"beam size; 1 = greedy (default {DecodeConfig.beam})")
     p.add_argument("--alpha", type=float, help="length normalisation exponent (default: the model's, else "
                                                f"{DecodeConfig.alpha})")
+    p.add_argument("--no-repeat-ngram", type=no_repeat, metavar="N",
+                   help="never repeat an N-gram within a translation; 0 = off (default: the model's, else off)")
     p.add_argument("--batch-size", type=positive, help=f"sentences per batch (default {DecodeConfig.batch_size})")
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N, or auto (CUDA when available)")
     p.add_argument("--threads", type=positive, help="CPU threads for PyTorch (default: its own choice; 1 is best "
@@ -165,7 +175,8 @@ def load_translator(args: argparse.Namespace, n_best: int = 1):
         torch.set_num_threads(args.threads)
     translator = Translator.from_dir(model_dir(args), device=pick_device(args.device))
     beam = args.beam if args.beam is not None else max(translator.decode.beam, n_best)
-    translator.decode = replace(translator.decode, beam=beam, alpha=args.alpha, batch_size=args.batch_size)
+    translator.decode = replace(translator.decode, beam=beam, alpha=args.alpha, no_repeat_ngram=args.no_repeat_ngram,
+                                batch_size=args.batch_size)
     return translator
 
 
@@ -287,6 +298,8 @@ def export_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--fp16", action="store_true", help="store the weights as float16 (half the size)")
     p.add_argument("--beam", type=positive, help="default beam size stored with the model (chosen on dev sets)")
     p.add_argument("--alpha", type=float, help="default length normalisation stored with the model")
+    p.add_argument("--no-repeat-ngram", type=no_repeat, metavar="N", help="default n-gram blocking stored with the "
+                   "model (0 = off)")
     p.add_argument("--average", nargs="+", metavar="FILE", help="export the mean of these weights files of -m "
                    "(checkpoint averaging, e.g. model.safetensors last.safetensors)")
     p.set_defaults(func=run_export)
@@ -306,7 +319,8 @@ def run_export(args: argparse.Namespace) -> None:
     meta = {k: v for k, v in loaded.meta.items() if k not in ("format", "version", "model")}
     if args.average:
         meta["averaged"] = args.average
-    decode = {k: v for k, v in (("beam", args.beam), ("alpha", args.alpha)) if v is not None}
+    chosen = (("beam", args.beam), ("alpha", args.alpha), ("no_repeat_ngram", args.no_repeat_ngram))
+    decode = {k: v for k, v in chosen if v is not None}
     if decode:
         meta["decode"] = {**meta.get("decode", {}), **decode}
     try:

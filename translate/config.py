@@ -62,6 +62,7 @@ class DecodeConfig:
     alpha: float = 0.6  # length normalisation exponent
     max_len_a: float = 1.5  # maximum output length = a * source length + b
     max_len_b: int = 10
+    no_repeat_ngram: int = 0  # n >= 2: no n-gram may appear twice in an output; 0 is off
     n_best: int = 1
     batch_size: int = 32
 
@@ -96,6 +97,8 @@ _RANGES = {
     "sampling_ratio": (lambda v: 0 <= v <= 1, "between 0 and 1"),
     "warmup_steps": (lambda v: v >= 0, "0 or more"),
     "seed": (lambda v: True, "an integer"),
+    "alpha": (lambda v: v >= 0, "0 or more"),
+    "no_repeat_ngram": (lambda v: v == 0 or v >= 2, "0 (off) or at least 2"),
 }
 _POSITIVE = (lambda v: v > 0, "positive")
 

@@ -47,6 +47,21 @@ def length_penalty(steps: Tensor | int, alpha: float) -> Tensor | float:
     return steps**alpha
 
 
+def block_repeats(log_probs: Tensor, seq: Tensor, n: int) -> Tensor:
+    """log_probs (N, V) with -inf on every token that would complete an n-gram already in seq (N, T); n 0 is off.
+
+    A row's last n - 1 tokens are compared with each earlier window of n - 1 tokens; where they match, the token
+    that followed that window is banned (as fairseq's and Hugging Face's no-repeat-ngram blocking).
+    """
+    if n < 2 or seq.size(1) < n:
+        return log_probs
+    prefix = seq[:, seq.size(1) - n + 1 :]
+    windows = seq[:, :-1].unfold(1, n - 1, 1)  # (N, T - n + 1, n - 1), each followed by seq[:, j + n - 1]
+    match = (windows == prefix[:, None, :]).all(-1)
+    hits = torch.zeros_like(log_probs).scatter_add_(1, seq[:, n - 1 :], match.to(log_probs.dtype))
+    return log_probs.masked_fill(hits > 0, NEG_INF)
+
+
 def _log_probs(model: Decodable, prev: Tensor, state: Any, enc: Any) -> tuple[Tensor, Any, Tensor]:
     """One step in fp32: log-probabilities (N, V), next state, attention (N, S)."""
     logits, state, attn = model.step(prev, state, enc)
@@ -55,10 +70,11 @@ def _log_probs(model: Decodable, prev: Tensor, state: Any, enc: Any) -> tuple[Te
 
 @torch.no_grad()
 def greedy(model: Decodable, src: Tensor, src_len: Tensor, *, max_len_a: float = 1.5, max_len_b: int = 10,
-           alpha: float = 0.6) -> list[Hypothesis]:
+           alpha: float = 0.6, no_repeat_ngram: int = 0) -> list[Hypothesis]:
     """Batched greedy decoding of src (B, S) with src_len (B,); one Hypothesis per sentence, in input order.
 
     A sentence that reaches its length limit a * src_len + b is ended with EOS (scored as the model scores it).
+    With no_repeat_ngram n >= 2, no n-gram appears twice in an output (see block_repeats).
     """
     enc, state = model.encode(src, src_len)
     batch, device = src.size(0), src.device
@@ -69,6 +85,8 @@ def greedy(model: Decodable, src: Tensor, src_len: Tensor, *, max_len_a: float =
     tokens, attns = [], []
     for t in range(int(limits.max()) + 1):
         log_probs, state, attn = _log_probs(model, prev, state, enc)
+        if no_repeat_ngram and tokens:
+            log_probs = block_repeats(log_probs, torch.stack(tokens, 1), no_repeat_ngram)
         prev = log_probs.argmax(-1).masked_fill(t >= limits, EOS_ID)  # force an end at the limit
         scores += log_probs.gather(1, prev[:, None]).squeeze(1).masked_fill(done, 0.0)
         tokens.append(prev.masked_fill(done, EOS_ID))
@@ -110,14 +128,16 @@ class _Finished:
 
 @torch.no_grad()
 def beam_search(model: Decodable, src: Tensor, src_len: Tensor, *, beam: int, alpha: float = 0.6,
-                max_len_a: float = 1.5, max_len_b: int = 10, n_best: int = 1) -> list[list[Hypothesis]]:
+                max_len_a: float = 1.5, max_len_b: int = 10, n_best: int = 1,
+                no_repeat_ngram: int = 0) -> list[list[Hypothesis]]:
     """Batched beam search over src (B, S) with src_len (B,); per sentence its n-best list, best first.
 
     Every step expands all B × beam alive hypotheses at once and keeps the 2 × beam best candidates per sentence.
     A candidate ending in EOS is finished when it ranks within the top `beam` (as in fairseq); the next alive beam is
     the `beam` best candidates that do not end. A sentence is done when it has `beam` finished hypotheses or reaches
     its length limit a * src_len + b, where every alive hypothesis is ended with EOS. Finished hypotheses are ranked
-    by score / (length + 1) ** alpha. With beam 1 this follows the greedy path.
+    by score / (length + 1) ** alpha. With beam 1 this follows the greedy path. With no_repeat_ngram n >= 2, no
+    n-gram appears twice in a hypothesis (see block_repeats).
     """
     if beam < 1 or not 1 <= n_best <= beam:
         raise ValueError(f"need beam >= 1 and 1 <= n_best <= beam (beam {beam}, n_best {n_best})")
@@ -133,9 +153,11 @@ def beam_search(model: Decodable, src: Tensor, src_len: Tensor, *, beam: int, al
                     *torch.zeros(2, batch, beam, dtype=torch.long, device=device),
                     torch.zeros(batch, dtype=torch.long, device=device))
     history = _History([], [], [])
+    alive = torch.zeros(batch * beam, 0, dtype=torch.long, device=device)  # tokens of each alive hypothesis
     done = torch.zeros(batch, dtype=torch.bool, device=device)
     for t in range(int(limits.max()) + 1):
         log_probs, state, attn = _log_probs(model, prev, state, enc)
+        log_probs = block_repeats(log_probs, alive, no_repeat_ngram)
         history.attn.append(attn.view(batch, beam, -1))
         log_probs = log_probs.view(batch, beam, -1)
         at_limit = (t >= limits)[:, None, None]
@@ -154,8 +176,10 @@ def beam_search(model: Decodable, src: Tensor, src_len: Tensor, *, beam: int, al
         done |= (fin.count >= beam) | (t >= limits)
         if bool(done.all()):
             break
-        state = state.select((torch.arange(batch, device=device)[:, None] * beam + parents).view(-1))
-        prev = token.view(-1)
+        reorder = (torch.arange(batch, device=device)[:, None] * beam + parents).view(-1)
+        state, prev = state.select(reorder), token.view(-1)
+        if no_repeat_ngram:
+            alive = torch.cat([alive[reorder], prev[:, None]], dim=1)
     return _best(fin, history, src_len, n_best)
 
 

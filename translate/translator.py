@@ -8,7 +8,8 @@ import torch
 
 from translate.batching import source_tensor
 from translate.checkpoint import LoadedModel, load_model
-from translate.config import DecodeConfig, build
+from translate.config import DecodeConfig, build, out_of_range
+from translate.errors import UserError
 from translate.normalize import normalize
 from translate.search import Hypothesis, beam_search, greedy
 from translate.segment import split_long
@@ -33,7 +34,11 @@ class Candidate:
 
 def model_decode_config(loaded: LoadedModel) -> DecodeConfig:
     """The search settings chosen on dev sets and stored in the model's config.json (built-in defaults otherwise)."""
-    return build(DecodeConfig, loaded.meta.get("decode", {}), "config.json [decode]")
+    decode = build(DecodeConfig, loaded.meta.get("decode", {}), "config.json [decode]")
+    bad = out_of_range(decode)
+    if bad:
+        raise UserError(f"config.json [decode]: {bad[0]} must be {bad[1]}")
+    return decode
 
 
 class Translator:
@@ -111,9 +116,9 @@ class Translator:
         d, model = self.decode, self.loaded.model
         if beam == 1:
             return [[h] for h in greedy(model, src, src_len, max_len_a=d.max_len_a, max_len_b=d.max_len_b,
-                                        alpha=d.alpha)]
+                                        alpha=d.alpha, no_repeat_ngram=d.no_repeat_ngram)]
         return beam_search(model, src, src_len, beam=beam, alpha=d.alpha, max_len_a=d.max_len_a,
-                           max_len_b=d.max_len_b, n_best=n_best)
+                           max_len_b=d.max_len_b, n_best=n_best, no_repeat_ngram=d.no_repeat_ngram)
 
     def _segments(self, texts: list[str]) -> tuple[list[list[int]], list[int]]:
         """Source ids of every segment that fits the model, and the index of the text each came from."""
