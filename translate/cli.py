@@ -128,9 +128,12 @@ def positive(text: str) -> int:
 
 def no_repeat(text: str) -> int:
     """argparse type: an n-gram size to block, 0 (off) or at least 2."""
-    value = positive(text) if text.strip() != "0" else 0
-    if value == 1:
-        raise argparse.ArgumentTypeError("must be 0 (off) or at least 2, got 1")
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value != 0 and value < 2:
+        raise argparse.ArgumentTypeError(f"must be 0 (off) or at least 2, got {value}")
     return value
 
 
