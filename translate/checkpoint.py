@@ -18,7 +18,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save
 
-from translate.config import ModelConfig, build, out_of_range
+from translate.config import ModelConfig, build_in_range
 from translate.errors import UserError
 from translate.model import Seq2Seq
 from translate.textio import read_regular
@@ -135,10 +135,7 @@ def load_model(model_dir: Path, weights: str = WEIGHTS, device: str | torch.devi
     model_dir = Path(model_dir)
     meta = read_config(model_dir)
     where = f"{model_dir / 'config.json'} [model]"
-    cfg = build(ModelConfig, meta["model"], where)
-    bad = out_of_range(cfg)
-    if bad:
-        raise UserError(f"{where}: {bad[0]} must be {bad[1]}")
+    cfg = build_in_range(ModelConfig, meta["model"], where)
     src_tok, tgt_tok = Tokenizer.load(model_dir / "src.model"), Tokenizer.load(model_dir / "tgt.model")
     if (len(src_tok), len(tgt_tok)) != (cfg.src_vocab, cfg.tgt_vocab):
         raise UserError(f"{model_dir}: tokenizer sizes {len(src_tok)}/{len(tgt_tok)} do not match config.json "

@@ -113,3 +113,12 @@ def out_of_range(config: object) -> tuple[str, str] | None:
         if (isinstance(value, float) and not math.isfinite(value)) or not ok(value):
             return f.name, need
     return None
+
+
+def build_in_range(cls: type[T], values: dict[str, Any], where: str) -> T:
+    """`build`, then the same one-line UserError for a numeric setting outside its range (config files)."""
+    config = build(cls, values, where)
+    bad = out_of_range(config)
+    if bad:
+        raise UserError(f"{where}: {bad[0]} must be {bad[1]}")
+    return config

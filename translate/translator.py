@@ -8,8 +8,7 @@ import torch
 
 from translate.batching import source_tensor
 from translate.checkpoint import LoadedModel, load_model
-from translate.config import DecodeConfig, build, out_of_range
-from translate.errors import UserError
+from translate.config import DecodeConfig, build_in_range
 from translate.normalize import normalize
 from translate.search import Hypothesis, beam_search, greedy
 from translate.segment import split_long
@@ -34,11 +33,7 @@ class Candidate:
 
 def model_decode_config(loaded: LoadedModel) -> DecodeConfig:
     """The search settings chosen on dev sets and stored in the model's config.json (built-in defaults otherwise)."""
-    decode = build(DecodeConfig, loaded.meta.get("decode", {}), "config.json [decode]")
-    bad = out_of_range(decode)
-    if bad:
-        raise UserError(f"config.json [decode]: {bad[0]} must be {bad[1]}")
-    return decode
+    return build_in_range(DecodeConfig, loaded.meta.get("decode", {}), "config.json [decode]")
 
 
 class Translator:
