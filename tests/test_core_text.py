@@ -48,6 +48,7 @@ def test_normalize_unifies_nukta_quotes_and_spaces():
     assert normalize("  \u201cHello\u201d \t  \u2018world\u2019 \n") == "\"Hello\" 'world'"
     assert normalize("वह घर गया।") == "वह घर गया।"  # the danda stays
     assert normalize("a\u00a0\u00a0b") == "a b"
+    assert normalize("\u2581") == "" and normalize("नमस्ते\u2581दुनिया") == "नमस्ते दुनिया"  # SentencePiece's space mark
 
 
 def test_normalize_drops_invisible_characters_but_keeps_joiners_in_devanagari():

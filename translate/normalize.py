@@ -4,7 +4,10 @@ import re
 import unicodedata
 
 ZWNJ, ZWJ = "\u200c", "\u200d"
+# Typographic quotes become plain ones; SentencePiece's word-boundary mark ▁ (U+2581) is a space to it, so it becomes
+# one here (else a line of only ▁ would normalise to text that encodes to no pieces).
 _QUOTES = str.maketrans({
+    "\u2581": " ",
     "\u201c": '"', "\u201d": '"', "\u201e": '"', "\u201f": '"', "\u2033": '"', "\u00ab": '"', "\u00bb": '"',
     "\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": "'", "\u2032": "'", "\u0060": "'", "\u00b4": "'",
 })
